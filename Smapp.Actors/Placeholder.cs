@@ -1,0 +1,1 @@
+namespace Smapp.Actors; internal static class Placeholder {}

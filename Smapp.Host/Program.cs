@@ -1,0 +1,11 @@
+using System.CommandLine;
+using Smapp.Host.Commands;
+
+var root = new RootCommand("smapp — a userspace Multipath TCP subflow controller (the SMAPP paper, on Linux's mptcp_pm userspace path manager)")
+{
+    MonitorCommand.Build(),
+    CtlCommand.Build(),
+    TrafficCommand.Build(),
+};
+
+return root.Parse(args).Invoke();

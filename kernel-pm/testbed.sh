@@ -1,0 +1,368 @@
+#!/usr/bin/env bash
+# Network-namespace testbeds that stand in for the SMAPP paper's Mininet topologies.
+# Everything lives in namespaces named PREFIX-*, joined only to each other by veth, on documentation
+# addresses; nothing touches the root namespace and nothing is routed out of the machine.
+#
+#   testbed.sh up TOPOLOGY PREFIX [options]    TOPOLOGY: two-path | ecmp
+#   testbed.sh down PREFIX                     removes every namespace PREFIX-* (and with it every veth)
+#   testbed.sh state PREFIX                    namespaces, addresses, qdiscs, firewall rules, sysctls
+#   testbed.sh set PREFIX LINK [--rate R] [--loss P] [--down|--up]   change one link of a running testbed
+#
+# Options of `up`:
+#   --rate LINK=RATE     shape LINK both ways with tbf (RATE as tc takes it: 8mbit, 500kbit)
+#   --loss LINK=P        drop a fraction P (0..1) of the packets crossing LINK, both ways (iptables statistic)
+#   --delay LINK=MS      one-way delay on LINK: needs the netem qdisc; this kernel may not have it (see below)
+#   --client-pm MODE     userspace (default) | kernel   path manager of the client namespace
+#   --server-pm MODE     kernel (default) | userspace   path manager of the server namespace
+#   --cc NAME            TCP congestion control in every namespace (the paper's experiments: cubic)
+#   --ipv6               also give every link IPv6 documentation addresses (2001:db8::/32)
+#
+# Links: two-path: wifi, cell (client <-> router); ecmp: p1 p2 p3 p4 (router A <-> router B).
+#
+# two-path (a phone with WiFi and cellular, talking to a single-homed server):
+#   PREFIX-cli  wifi 192.0.2.1/28      <-> PREFIX-rtr 192.0.2.2/28      (2001:db8:1::1 / ::2)
+#   PREFIX-cli  cell 198.51.100.1/28   <-> PREFIX-rtr 198.51.100.2/28   (2001:db8:2::1 / ::2)
+#   PREFIX-rtr  srv  203.0.113.2/28    <-> PREFIX-srv 203.0.113.1/28    (2001:db8:3::2 / ::1)
+#   The client routes by source address: wifi is the default path, cell the second one.
+#
+# ecmp (single-homed hosts, four equal-cost paths hashed on the 4-tuple):
+#   PREFIX-cli eth0 192.0.2.1/28 <-> PREFIX-ra 192.0.2.2/28
+#   PREFIX-ra  pN 198.51.100.(16N-15)/30 <-> PREFIX-rb pN 198.51.100.(16N-14)/30, N = 1..4
+#   PREFIX-rb  srv 203.0.113.2/28 <-> PREFIX-srv 203.0.113.1/28
+#   Routers use multipath routes, fib_multipath_hash_policy=3 and hash_fields=0x0037 (addresses,
+#   protocol, ports): policy 1 is not enough on veth.
+set -euo pipefail
+
+die() { echo "testbed: $*" >&2; exit 1; }
+usage() { sed -n '2,40p' "$0" >&2; exit 2; }
+
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+have_netem() {
+    local probe="$1-netem-probe"
+    ip netns add "$probe" 2>/dev/null || return 1
+    local ok=1
+    ip -n "$probe" link set lo up
+    if nsx "$probe" tc qdisc add dev lo root netem delay 1ms 2>/dev/null; then ok=0; fi
+    ip netns del "$probe"
+    return $ok
+}
+
+# veth NS_A IF_A NS_B IF_B: a veth pair created inside NS_A with its peer moved straight into NS_B.
+veth() {
+    ip -n "$1" link add "$2" type veth peer name "$4" netns "$3"
+    ip -n "$1" link set "$2" up
+    ip -n "$3" link set "$4" up
+}
+
+newns() {
+    ip netns add "$1"
+    ip -n "$1" link set lo up
+    nsx "$1" sysctl -qw net.ipv4.ip_forward=0
+    nsx "$1" sysctl -qw net.mptcp.enabled=1
+}
+
+set_pm() {
+    local ns=$1 mode=$2
+    if nsx "$ns" test -e /proc/sys/net/mptcp/path_manager; then
+        nsx "$ns" sysctl -qw "net.mptcp.path_manager=$mode"
+    else
+        nsx "$ns" sysctl -qw "net.mptcp.pm_type=$([ "$mode" = userspace ] && echo 1 || echo 0)"
+    fi
+}
+
+offloads_off() {
+    local ns=$1 dev=$2
+    if command -v ethtool >/dev/null; then
+        nsx "$ns" ethtool -K "$dev" tso off gso off gro off >/dev/null 2>&1 || true
+    fi
+}
+
+# shape NS DEV RATE: tbf on DEV's egress
+shape() {
+    local ns=$1 dev=$2 rate=$3
+    offloads_off "$ns" "$dev"
+    nsx "$ns" tc qdisc replace dev "$dev" root tbf rate "$rate" burst 32kbit latency 100ms
+}
+
+# lose NS IN_DEV OUT_DEV P: drop a fraction P of the packets the router forwards between the two devices
+lose() {
+    local ns=$1 a=$2 b=$3 p=$4
+    command -v iptables >/dev/null || die "--loss needs iptables (apt-get install iptables)"
+    for dev in "$a" "$b"; do
+        nsx "$ns" iptables -w -A FORWARD -i "$dev" -m statistic --mode random --probability "$p" -j DROP
+        if [ "$IPV6" = 1 ]; then
+            nsx "$ns" ip6tables -w -A FORWARD -i "$dev" -m statistic --mode random --probability "$p" -j DROP
+        fi
+    done
+}
+
+# Parses LINK=VALUE into a per-link associative array.
+declare -A RATE LOSS DELAY
+parse_opts() {
+    CLIENT_PM=userspace; SERVER_PM=kernel; CC=""; IPV6=0
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --rate) RATE[${2%%=*}]=${2#*=}; shift 2 ;;
+            --loss) LOSS[${2%%=*}]=${2#*=}; shift 2 ;;
+            --delay) DELAY[${2%%=*}]=${2#*=}; shift 2 ;;
+            --client-pm) CLIENT_PM=$2; shift 2 ;;
+            --server-pm) SERVER_PM=$2; shift 2 ;;
+            --cc) CC=$2; shift 2 ;;
+            --ipv6) IPV6=1; shift ;;
+            *) die "unknown option $1" ;;
+        esac
+    done
+    case "$CLIENT_PM$SERVER_PM" in
+        userspacekernel|kernelkernel|userspaceuserspace|kerneluserspace) ;;
+        *) die "--client-pm / --server-pm take userspace or kernel" ;;
+    esac
+}
+
+check_links() {
+    local valid=" $1 " k
+    for k in ${RATE[@]+"${!RATE[@]}"} ${LOSS[@]+"${!LOSS[@]}"} ${DELAY[@]+"${!DELAY[@]}"}; do
+        [[ "$valid" == *" $k "* ]] || die "unknown link '$k' (this topology has:$valid)"
+    done
+    if [ -n "${DELAY[*]:-}" ] && ! have_netem "$PREFIX"; then
+        die "--delay needs the netem qdisc, and this kernel has none (tc: 'Specified qdisc kind is unknown'). Run without --delay; delay on this kernel needs a userspace delay line (NFQUEUE)."
+    fi
+}
+
+common_ns_setup() {
+    local ns
+    for ns in "$@"; do
+        [ -n "$CC" ] && nsx "$ns" sysctl -qw "net.ipv4.tcp_congestion_control=$CC"
+        if [ "$IPV6" = 1 ]; then
+            nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+        else
+            nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+        fi
+    done
+}
+
+addr6() { [ "$IPV6" = 1 ] && ip -n "$1" -6 addr add "$2" dev "$3" nodad; return 0; }
+
+# link_conditions NS_A DEV_A NS_B DEV_B LINK ROUTER_NS ROUTER_OTHER_DEV
+link_conditions() {
+    local nsa=$1 deva=$2 nsb=$3 devb=$4 link=$5 rns=$6 rdev=$7 rother=$8
+    if [ -n "${RATE[$link]:-}" ]; then
+        shape "$nsa" "$deva" "${RATE[$link]}"
+        shape "$nsb" "$devb" "${RATE[$link]}"
+    fi
+    if [ -n "${DELAY[$link]:-}" ]; then
+        local d=${DELAY[$link]}; d=${d%ms}
+        nsx "$nsa" tc qdisc replace dev "$deva" root netem delay "${d}ms"
+        nsx "$nsb" tc qdisc replace dev "$devb" root netem delay "${d}ms"
+    fi
+    if [ -n "${LOSS[$link]:-}" ]; then
+        lose "$rns" "$rdev" "$rother" "${LOSS[$link]}"
+    fi
+}
+
+up_two_path() {
+    local cli="$PREFIX-cli" rtr="$PREFIX-rtr" srv="$PREFIX-srv"
+    check_links "wifi cell"
+    newns "$cli"; newns "$rtr"; newns "$srv"
+    common_ns_setup "$cli" "$rtr" "$srv"
+    nsx "$rtr" sysctl -qw net.ipv4.ip_forward=1
+    [ "$IPV6" = 1 ] && nsx "$rtr" sysctl -qw net.ipv6.conf.all.forwarding=1
+
+    veth "$cli" wifi "$rtr" wifi
+    veth "$cli" cell "$rtr" cell
+    veth "$rtr" srv "$srv" srv
+
+    ip -n "$cli" addr add 192.0.2.1/28 dev wifi
+    ip -n "$rtr" addr add 192.0.2.2/28 dev wifi
+    ip -n "$cli" addr add 198.51.100.1/28 dev cell
+    ip -n "$rtr" addr add 198.51.100.2/28 dev cell
+    ip -n "$rtr" addr add 203.0.113.2/28 dev srv
+    ip -n "$srv" addr add 203.0.113.1/28 dev srv
+    addr6 "$cli" 2001:db8:1::1/64 wifi; addr6 "$rtr" 2001:db8:1::2/64 wifi
+    addr6 "$cli" 2001:db8:2::1/64 cell; addr6 "$rtr" 2001:db8:2::2/64 cell
+    addr6 "$rtr" 2001:db8:3::2/64 srv;  addr6 "$srv" 2001:db8:3::1/64 srv
+
+    # Client: wifi is the default path; traffic from the cellular address leaves by the cellular link.
+    ip -n "$cli" route add default via 192.0.2.2 dev wifi metric 100
+    ip -n "$cli" route add default via 198.51.100.2 dev cell metric 200
+    ip -n "$cli" rule add from 198.51.100.1 table 102 priority 100
+    ip -n "$cli" route add default via 198.51.100.2 dev cell table 102
+    ip -n "$cli" rule add from 192.0.2.1 table 101 priority 101
+    ip -n "$cli" route add default via 192.0.2.2 dev wifi table 101
+    ip -n "$srv" route add default via 203.0.113.2 dev srv
+    if [ "$IPV6" = 1 ]; then
+        ip -n "$cli" -6 route add default via 2001:db8:1::2 dev wifi metric 100
+        ip -n "$cli" -6 route add default via 2001:db8:2::2 dev cell metric 200
+        ip -n "$cli" -6 rule add from 2001:db8:2::1 table 102 priority 100
+        ip -n "$cli" -6 route add default via 2001:db8:2::2 dev cell table 102
+        ip -n "$cli" -6 rule add from 2001:db8:1::1 table 101 priority 101
+        ip -n "$cli" -6 route add default via 2001:db8:1::2 dev wifi table 101
+        ip -n "$srv" -6 route add default via 2001:db8:3::2 dev srv
+    fi
+
+    link_conditions "$cli" wifi "$rtr" wifi wifi "$rtr" wifi srv
+    link_conditions "$cli" cell "$rtr" cell cell "$rtr" cell srv
+
+    set_pm "$cli" "$CLIENT_PM"
+    set_pm "$srv" "$SERVER_PM"
+    # An in-kernel PM server accepts at most `limits subflow` joins: allow the most it can.
+    ip -n "$srv" mptcp limits set subflow 8 add_addr_accepted 8
+    ip -n "$cli" mptcp limits set subflow 8 add_addr_accepted 8
+
+    cat <<INFO
+topology=two-path
+client_ns=$cli
+router_ns=$rtr
+server_ns=$srv
+client_addr1=192.0.2.1
+client_if1=wifi
+client_addr2=198.51.100.1
+client_if2=cell
+server_addr=203.0.113.1
+INFO
+    [ "$IPV6" = 1 ] && printf 'client_addr1_v6=2001:db8:1::1\nclient_addr2_v6=2001:db8:2::1\nserver_addr_v6=2001:db8:3::1\n'
+    return 0
+}
+
+up_ecmp() {
+    local cli="$PREFIX-cli" ra="$PREFIX-ra" rb="$PREFIX-rb" srv="$PREFIX-srv" n
+    check_links "p1 p2 p3 p4"
+    newns "$cli"; newns "$ra"; newns "$rb"; newns "$srv"
+    common_ns_setup "$cli" "$ra" "$rb" "$srv"
+    for r in "$ra" "$rb"; do
+        nsx "$r" sysctl -qw net.ipv4.ip_forward=1
+        nsx "$r" sysctl -qw net.ipv4.fib_multipath_hash_policy=3
+        nsx "$r" sysctl -qw net.ipv4.fib_multipath_hash_fields=0x0037
+    done
+    veth "$cli" eth0 "$ra" cli
+    veth "$rb" srv "$srv" srv
+    ip -n "$cli" addr add 192.0.2.1/28 dev eth0
+    ip -n "$ra" addr add 192.0.2.2/28 dev cli
+    ip -n "$rb" addr add 203.0.113.2/28 dev srv
+    ip -n "$srv" addr add 203.0.113.1/28 dev srv
+    local fwd="" back=""
+    for n in 1 2 3 4; do
+        veth "$ra" "p$n" "$rb" "p$n"
+        local base=$((16 * n - 16))
+        ip -n "$ra" addr add "198.51.100.$((base + 1))/30" dev "p$n"
+        ip -n "$rb" addr add "198.51.100.$((base + 2))/30" dev "p$n"
+        fwd="$fwd nexthop via 198.51.100.$((base + 2)) dev p$n weight 1"
+        back="$back nexthop via 198.51.100.$((base + 1)) dev p$n weight 1"
+        link_conditions "$ra" "p$n" "$rb" "p$n" "p$n" "$ra" "p$n" cli
+    done
+    ip -n "$cli" route add default via 192.0.2.2 dev eth0
+    ip -n "$srv" route add default via 203.0.113.2 dev srv
+    # shellcheck disable=SC2086
+    ip -n "$ra" route add 203.0.113.0/28 $fwd
+    # shellcheck disable=SC2086
+    ip -n "$rb" route add 192.0.2.0/28 $back
+    set_pm "$cli" "$CLIENT_PM"
+    set_pm "$srv" "$SERVER_PM"
+    ip -n "$srv" mptcp limits set subflow 8 add_addr_accepted 8
+    ip -n "$cli" mptcp limits set subflow 8 add_addr_accepted 8
+    cat <<INFO
+topology=ecmp
+client_ns=$cli
+router_ns=$ra
+router2_ns=$rb
+server_ns=$srv
+client_addr1=192.0.2.1
+client_if1=eth0
+server_addr=203.0.113.1
+INFO
+}
+
+down() {
+    local ns found=0
+    for ns in $(ip netns list | awk '{print $1}'); do
+        case "$ns" in
+            "$PREFIX"-*)
+                found=1
+                # End only what runs inside our own namespaces, by PID.
+                for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+                ip netns del "$ns"
+                ;;
+        esac
+    done
+    [ "$found" = 1 ] || echo "testbed: nothing named $PREFIX-* to remove" >&2
+    return 0
+}
+
+state() {
+    local ns
+    for ns in $(ip netns list | awk '{print $1}' | sort); do
+        case "$ns" in
+            "$PREFIX"-*)
+                echo "== $ns  (path manager: $(nsx "$ns" cat /proc/sys/net/mptcp/path_manager 2>/dev/null || nsx "$ns" cat /proc/sys/net/mptcp/pm_type))"
+                ip -n "$ns" -br addr show | sed 's/^/   addr  /'
+                ip -n "$ns" route show | sed 's/^/   route /'
+                ip -n "$ns" rule show 2>/dev/null | grep -v -e 'lookup local' -e 'lookup main' -e 'lookup default' | sed 's/^/   rule  /' || true
+                nsx "$ns" tc qdisc show | grep -v -e 'noqueue' -e 'qdisc noop' | sed 's/^/   qdisc /' || true
+                if command -v iptables >/dev/null; then
+                    nsx "$ns" iptables -w -S FORWARD 2>/dev/null | grep -v '^-P' | sed 's/^/   fw    /' || true
+                fi
+                ip -n "$ns" mptcp limits show 2>/dev/null | sed 's/^/   mptcp /' || true
+                ;;
+        esac
+    done
+}
+
+set_link() {
+    local link=$1; shift
+    local rate="" loss="" updown=""
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --rate) rate=$2; shift 2 ;;
+            --loss) loss=$2; shift 2 ;;
+            --down) updown=down; shift ;;
+            --up) updown=up; shift ;;
+            *) die "unknown option $1" ;;
+        esac
+    done
+    local a b ifa ifb rns rother
+    IPV6=0
+    if ip netns list | grep -q "^$PREFIX-rtr\b"; then
+        a="$PREFIX-cli"; b="$PREFIX-rtr"; ifa=$link; ifb=$link; rns=$b; rother=srv
+        case "$link" in wifi|cell) ;; *) die "two-path has links wifi and cell" ;; esac
+    else
+        a="$PREFIX-ra"; b="$PREFIX-rb"; ifa=$link; ifb=$link; rns=$a; rother=cli
+        case "$link" in p1|p2|p3|p4) ;; *) die "ecmp has links p1..p4" ;; esac
+    fi
+    ip -n "$rns" -6 addr show scope global | grep -q inet6 && IPV6=1
+    if [ -n "$rate" ]; then shape "$a" "$ifa" "$rate"; shape "$b" "$ifb" "$rate"; fi
+    if [ -n "$loss" ]; then
+        command -v iptables >/dev/null || die "--loss needs iptables"
+        for tool in iptables ip6tables; do
+            nsx "$rns" "$tool" -w -S FORWARD 2>/dev/null | grep -e "-i $ifb .*statistic" -e "-i $rother .*statistic" | sed 's/^-A/-D/' | while read -r rule; do
+                # shellcheck disable=SC2086
+                nsx "$rns" "$tool" -w $rule
+            done
+        done
+        if [ "$loss" != 0 ]; then lose "$rns" "$ifb" "$rother" "$loss"; fi
+    fi
+    if [ -n "$updown" ]; then ip -n "$a" link set "$ifa" "$updown"; fi
+}
+
+[ $# -ge 1 ] || usage
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, veth, sysctl)"
+cmd=$1; shift
+case "$cmd" in
+    up)
+        [ $# -ge 2 ] || usage
+        topo=$1; PREFIX=$2; shift 2
+        [[ "$PREFIX" =~ ^[A-Za-z0-9_.]{1,12}$ ]] || die "PREFIX must be 1-12 letters, digits, _ or ."
+        if ip netns list | awk '{print $1}' | grep -q "^$PREFIX-"; then die "namespaces $PREFIX-* already exist: pick another prefix or run: $0 down $PREFIX"; fi
+        parse_opts "$@"
+        trap 'echo "testbed: setup failed, removing $PREFIX-*" >&2; down >/dev/null 2>&1' ERR
+        case "$topo" in
+            two-path) up_two_path ;;
+            ecmp) up_ecmp ;;
+            *) trap - ERR; die "unknown topology $topo (two-path, ecmp)" ;;
+        esac
+        trap - ERR
+        ;;
+    down) [ $# -eq 1 ] || usage; PREFIX=$1; down ;;
+    state) [ $# -eq 1 ] || usage; PREFIX=$1; state ;;
+    set) [ $# -ge 2 ] || usage; PREFIX=$1; shift; set_link "$@" ;;
+    *) usage ;;
+esac
