@@ -45,7 +45,11 @@ public sealed class MptcpEventSubscription : IDisposable
 
     public GenlFamily Family { get; }
 
-    public SubscriptionStats Stats { get; } = new();
+    public MptcpEventBatchDecoder Decoder => _decoder ??= new MptcpEventBatchDecoder(Family.Id);
+
+    public SubscriptionStats Stats => Decoder.Stats;
+
+    private MptcpEventBatchDecoder? _decoder;
 
     /// <summary>Opens a socket in the calling thread's namespace, resolves mptcp_pm and joins mptcp_pm_events.</summary>
     public static MptcpEventSubscription Open(bool nonBlocking = false, int receiveBuffer = DefaultReceiveBuffer)
@@ -72,7 +76,7 @@ public sealed class MptcpEventSubscription : IDisposable
         switch (status)
         {
             case ReceiveStatus.Datagram:
-                Dispatch(Socket.Received, sink);
+                Decoder.Dispatch(Socket.Received, sink);
                 break;
             case ReceiveStatus.Overrun:
                 Stats.Overruns++;
@@ -83,6 +87,19 @@ public sealed class MptcpEventSubscription : IDisposable
         return status;
     }
 
+    public void Dispose() => Socket.Dispose();
+}
+
+/// <summary>
+/// Decodes the mptcp_pm events of received datagrams: a message that cannot be decoded is counted and reported to
+/// the sink, and every other message of the datagram is still delivered.
+/// </summary>
+public sealed class MptcpEventBatchDecoder(ushort familyId)
+{
+    public ushort FamilyId { get; } = familyId;
+
+    public SubscriptionStats Stats { get; } = new();
+
     /// <summary>Decodes every event of one datagram; a broken message is reported and the rest still delivered.</summary>
     public void Dispatch(ReadOnlySpan<byte> datagram, INetlinkSink<MptcpEvent> sink)
     {
@@ -92,7 +109,7 @@ public sealed class MptcpEventSubscription : IDisposable
         while (reader.TryRead(out var m, out err))
         {
             Stats.Messages++;
-            if (m.Header.Type != Family.Id)
+            if (m.Header.Type != FamilyId)
             {
                 Stats.Ignored++;
                 continue;
@@ -115,8 +132,6 @@ public sealed class MptcpEventSubscription : IDisposable
             sink.OnDecodeError(err, datagram);
         }
     }
-
-    public void Dispose() => Socket.Dispose();
 }
 
 /// <summary>A local address or link change from rtnetlink.</summary>

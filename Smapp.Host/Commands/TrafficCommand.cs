@@ -70,7 +70,7 @@ internal static class TrafficCommand
     {
         var to = new Option<string>("--to") { Description = "Receiver ADDR:PORT", Required = true };
         var from = new Option<string?>("--from") { Description = "Local address of the initial subflow" };
-        var bytes = new Option<long>("--bytes") { Description = "Bulk mode: bytes to send", DefaultValueFactory = _ => 0 };
+        var bytes = new Option<long>("--bytes") { Description = "Bulk mode: bytes to send (at least one 16-byte block is always sent: MPTCP is fully established only once data flows)", DefaultValueFactory = _ => 0 };
         var block = new Option<int>("--block") { Description = "Block size in bytes (bulk: write size; stream: one block per period)", DefaultValueFactory = _ => 65536 };
         var period = new Option<int?>("--period") { Description = "Stream mode: send one block every MS milliseconds" };
         var count = new Option<int>("--count") { Description = "Stream mode: number of blocks", DefaultValueFactory = _ => 10 };
@@ -98,9 +98,11 @@ internal static class TrafficCommand
                 {
                     MptcpTraffic.SendStreamAsync(s, r.GetValue(block), TimeSpan.FromMilliseconds(p), r.GetValue(count), cts.Token).GetAwaiter().GetResult();
                 }
-                else if (r.GetValue(bytes) > 0)
+                else
                 {
-                    MptcpTraffic.SendBulkAsync(s, r.GetValue(bytes), r.GetValue(block), cts.Token).GetAwaiter().GetResult();
+                    // At least one block: an MPTCP connection is fully established (and its path manager may add
+                    // subflows) only once data has flowed.
+                    MptcpTraffic.SendBulkAsync(s, Math.Max(r.GetValue(bytes), MptcpTraffic.HeaderSize), r.GetValue(block), cts.Token).GetAwaiter().GetResult();
                 }
 
                 if (r.GetValue(hold) > 0)

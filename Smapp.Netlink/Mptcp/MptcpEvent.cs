@@ -164,28 +164,72 @@ public static class MptcpEventCodec
         return GenlMessage.TryParse(message, out var genl, out error) && TryDecode(genl, out ev, out error);
     }
 
-    /// <summary>Encodes an event the way the kernel lays it out (mptcp_event_put_token_and_ssk and friends).</summary>
+    /// <summary>
+    /// Encodes an event with its attributes in the order the kernel puts them (net/mptcp/pm_netlink.c, as captured
+    /// from kernel 6.18), so that a captured event re-encodes to the same bytes. Unknown attributes go last.
+    /// </summary>
     public static void Encode(NetlinkWriter w, MptcpEvent ev, ushort familyId, uint sequence = 0)
     {
         var start = w.BeginMessage(familyId, NetlinkFlags.None, sequence);
         w.PutGenlHeader((byte)ev.Type, MptcpPmNames.Version);
-        if (ev.Token is { } token) w.PutU32(MptcpEventAttr.Token, token);
-        if (ev.Family is { } family) w.PutU16(MptcpEventAttr.Family, family);
-        if (ev.LocalId is { } loc) w.PutU8(MptcpEventAttr.LocId, loc);
-        if (ev.RemoteId is { } rem) w.PutU8(MptcpEventAttr.RemId, rem);
-        if (ev.SourceAddress is { } s) w.PutAddress(s.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? MptcpEventAttr.Saddr4 : MptcpEventAttr.Saddr6, s);
-        if (ev.DestinationAddress is { } d) w.PutAddress(d.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? MptcpEventAttr.Daddr4 : MptcpEventAttr.Daddr6, d);
-        if (ev.SourcePort is { } sp) w.PutBe16(MptcpEventAttr.Sport, sp);
-        if (ev.DestinationPort is { } dp) w.PutBe16(MptcpEventAttr.Dport, dp);
-        if (ev.Backup is { } b) w.PutU8(MptcpEventAttr.Backup, b ? (byte)1 : (byte)0);
-        if (ev.IfIndex is { } ix) w.PutS32(MptcpEventAttr.IfIdx, ix);
-        if (ev.Error is { } e) w.PutU8(MptcpEventAttr.Error, e);
-        if (ev.ServerSide is { } ss) w.PutU8(MptcpEventAttr.ServerSide, ss ? (byte)1 : (byte)0);
-        if (ev.Flags is { } fl) w.PutU16(MptcpEventAttr.Flags, fl);
-        if (ev.Timeout is { } to) w.PutU32(MptcpEventAttr.Timeout, to);
-        if (ev.ResetReason is { } rr) w.PutU32(MptcpEventAttr.ResetReason, rr);
-        if (ev.ResetFlags is { } rf) w.PutU32(MptcpEventAttr.ResetFlags, rf);
-        foreach (var u in ev.Unknown) w.PutAttribute(u.Type, u.Value);
+        foreach (var attr in OrderOf(ev.Type))
+        {
+            Put(w, ev, attr);
+        }
+
+        foreach (var u in ev.Unknown)
+        {
+            w.PutAttribute(u.Type, u.Value);
+        }
+
         w.EndMessage(start);
     }
+
+    private static readonly ushort[] ConnectionOrder =
+    [
+        MptcpEventAttr.Token, MptcpEventAttr.ServerSide, MptcpEventAttr.Flags, MptcpEventAttr.Family, MptcpEventAttr.Saddr4,
+        MptcpEventAttr.Daddr4, MptcpEventAttr.Sport, MptcpEventAttr.Dport, MptcpEventAttr.LocId, MptcpEventAttr.RemId,
+        MptcpEventAttr.Backup, MptcpEventAttr.IfIdx, MptcpEventAttr.Error, MptcpEventAttr.ResetReason, MptcpEventAttr.ResetFlags,
+        MptcpEventAttr.Timeout,
+    ];
+
+    private static readonly ushort[] AnnouncedOrder =
+    [
+        MptcpEventAttr.Token, MptcpEventAttr.RemId, MptcpEventAttr.Dport, MptcpEventAttr.Daddr4, MptcpEventAttr.Family,
+    ];
+
+    private static readonly ushort[] ListenerOrder = [MptcpEventAttr.Family, MptcpEventAttr.Sport, MptcpEventAttr.Saddr4];
+
+    private static ushort[] OrderOf(MptcpEventType type) => type switch
+    {
+        MptcpEventType.Announced or MptcpEventType.Removed or MptcpEventType.Closed => AnnouncedOrder,
+        MptcpEventType.ListenerCreated or MptcpEventType.ListenerClosed => ListenerOrder,
+        _ => ConnectionOrder,
+    };
+
+    /// <summary>Writes one attribute if the event has it (Saddr4 / Daddr4 stand for either family's address).</summary>
+    private static void Put(NetlinkWriter w, MptcpEvent ev, ushort attr)
+    {
+        switch (attr)
+        {
+            case MptcpEventAttr.Token when ev.Token is { } t: w.PutU32(attr, t); break;
+            case MptcpEventAttr.ServerSide when ev.ServerSide is { } ss: w.PutU8(attr, ss ? (byte)1 : (byte)0); break;
+            case MptcpEventAttr.Flags when ev.Flags is { } f: w.PutU16(attr, f); break;
+            case MptcpEventAttr.Family when ev.Family is { } fam: w.PutU16(attr, fam); break;
+            case MptcpEventAttr.Saddr4 when ev.SourceAddress is { } s: w.PutAddress(Is4(s) ? MptcpEventAttr.Saddr4 : MptcpEventAttr.Saddr6, s); break;
+            case MptcpEventAttr.Daddr4 when ev.DestinationAddress is { } d: w.PutAddress(Is4(d) ? MptcpEventAttr.Daddr4 : MptcpEventAttr.Daddr6, d); break;
+            case MptcpEventAttr.Sport when ev.SourcePort is { } sp: w.PutBe16(attr, sp); break;
+            case MptcpEventAttr.Dport when ev.DestinationPort is { } dp: w.PutBe16(attr, dp); break;
+            case MptcpEventAttr.LocId when ev.LocalId is { } l: w.PutU8(attr, l); break;
+            case MptcpEventAttr.RemId when ev.RemoteId is { } r: w.PutU8(attr, r); break;
+            case MptcpEventAttr.Backup when ev.Backup is { } b: w.PutU8(attr, b ? (byte)1 : (byte)0); break;
+            case MptcpEventAttr.IfIdx when ev.IfIndex is { } ix: w.PutS32(attr, ix); break;
+            case MptcpEventAttr.Error when ev.Error is { } e: w.PutU8(attr, e); break;
+            case MptcpEventAttr.ResetReason when ev.ResetReason is { } rr: w.PutU32(attr, rr); break;
+            case MptcpEventAttr.ResetFlags when ev.ResetFlags is { } rf: w.PutU32(attr, rf); break;
+            case MptcpEventAttr.Timeout when ev.Timeout is { } to: w.PutU32(attr, to); break;
+        }
+    }
+
+    private static bool Is4(IPAddress a) => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork;
 }
