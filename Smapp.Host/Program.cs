@@ -6,6 +6,7 @@ var root = new RootCommand("smapp — a userspace Multipath TCP subflow controll
     MonitorCommand.Build(),
     CtlCommand.Build(),
     TrafficCommand.Build(),
+    CheckCommand.Build(),
 };
 
 return root.Parse(args).Invoke();
