@@ -78,3 +78,20 @@ public sealed unsafe class WakeupFd : IDisposable
         }
     }
 }
+
+/// <summary>poll(2) on a caller-owned pollfd array (the event loop's).</summary>
+public static unsafe class PollNative
+{
+    /// <summary>Returns the number of ready descriptors; 0 on timeout or EINTR.</summary>
+    public static int Poll(PollFd* fds, nuint count, int timeoutMs)
+    {
+        var n = Libc.poll(fds, count, timeoutMs);
+        if (n < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            return errno == Errno.EINTR ? 0 : throw new Wire.NetlinkException(errno, null, "poll");
+        }
+
+        return n;
+    }
+}

@@ -50,6 +50,11 @@ public static class SockDiag
     /// <summary>Every TCP state but LISTEN, TIME_WAIT and CLOSE: subflows connecting, established or closing.</summary>
     public const uint LiveStates = 0xFFF & ~((1u << 10) | (1u << 6) | (1u << 7));
 
+    public const byte TcpListen = 10;
+
+    /// <summary>The LISTEN state bit, to add to <see cref="LiveStates"/> when listeners are wanted too.</summary>
+    public const uint ListenState = 1u << TcpListen;
+
     /// <summary>An inet_diag_req_v2 dump request; protocol above 255 goes in INET_DIAG_REQ_PROTOCOL as the kernel wants.</summary>
     public static void WriteDumpRequest(NetlinkWriter w, uint seq, byte family, int protocol, uint states, bool withInfo)
     {
@@ -214,7 +219,7 @@ public sealed class SockDiagClient : IDisposable
         var list = new List<SubflowDiag>();
         foreach (var family in new[] { (byte)AddressFamilies.Inet, (byte)AddressFamilies.Inet6 })
         {
-            Dump(family, SockDiag.IpProtoTcp, datagram =>
+            Dump(family, SockDiag.IpProtoTcp, SockDiag.LiveStates, datagram =>
             {
                 var r = new NetlinkMessageReader(datagram);
                 if (r.TryRead(out var m, out _))
@@ -234,12 +239,12 @@ public sealed class SockDiagClient : IDisposable
         return list;
     }
 
-    public List<ConnectionDiag> Connections()
+    public List<ConnectionDiag> Connections(uint states = SockDiag.LiveStates)
     {
         var list = new List<ConnectionDiag>();
         foreach (var family in new[] { (byte)AddressFamilies.Inet, (byte)AddressFamilies.Inet6 })
         {
-            Dump(family, SockDiag.IpProtoMptcp, datagram =>
+            Dump(family, SockDiag.IpProtoMptcp, states, datagram =>
             {
                 var r = new NetlinkMessageReader(datagram);
                 if (r.TryRead(out var m, out _))
@@ -259,11 +264,11 @@ public sealed class SockDiagClient : IDisposable
         return list;
     }
 
-    private void Dump(byte family, int protocol, Action<byte[]> onMessage)
+    private void Dump(byte family, int protocol, uint states, Action<byte[]> onMessage)
     {
         _writer.Reset();
         var seq = _socket.NextSequence();
-        SockDiag.WriteDumpRequest(_writer, seq, family, protocol, SockDiag.LiveStates, withInfo: true);
+        SockDiag.WriteDumpRequest(_writer, seq, family, protocol, states, withInfo: true);
         try
         {
             foreach (var m in _socket.Transact(_writer, seq))

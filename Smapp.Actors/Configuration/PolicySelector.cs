@@ -1,0 +1,61 @@
+using System.Net;
+using Smapp.Actors.Connections;
+using Smapp.Actors.Policy;
+
+namespace Smapp.Actors.Configuration;
+
+/// <summary>One rule of smapp.rules: every condition given must hold; the first matching rule picks the policy.</summary>
+public sealed record PolicyRule(string Name, Side? Side, IReadOnlySet<ushort>? RemotePorts, IPNetwork? RemotePrefix, IPNetwork? LocalPrefix, string Policy)
+{
+    public bool Matches(Side side, Endpoint local, Endpoint remote) =>
+        (Side is null || Side == side) &&
+        (RemotePorts is null || RemotePorts.Contains(remote.Port)) &&
+        (RemotePrefix is null || RemotePrefix.Value.Contains(Normal(remote.Address))) &&
+        (LocalPrefix is null || LocalPrefix.Value.Contains(Normal(local.Address)));
+
+    private static IPAddress Normal(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
+}
+
+/// <summary>Picks each connection's policy by the rules, with the configured parameters of that policy.</summary>
+public sealed class PolicySelector
+{
+    private readonly IReadOnlyDictionary<string, (PolicyDefinition Definition, PolicyParameters Parameters)> _policies;
+
+    public PolicySelector(string defaultPolicy, IReadOnlyList<PolicyRule> rules, IReadOnlyDictionary<string, (PolicyDefinition Definition, PolicyParameters Parameters)> policies)
+    {
+        DefaultPolicy = defaultPolicy;
+        Rules = rules;
+        _policies = policies;
+        foreach (var name in rules.Select(r => r.Policy).Append(defaultPolicy))
+        {
+            if (!policies.ContainsKey(name))
+            {
+                throw new ArgumentException($"unknown policy {name}");
+            }
+        }
+    }
+
+    public string DefaultPolicy { get; }
+
+    public IReadOnlyList<PolicyRule> Rules { get; }
+
+    /// <summary>A selector with every built-in policy at its defaults.</summary>
+    public static PolicySelector Defaults(string defaultPolicy = "fullmesh", params PolicyRule[] rules) =>
+        new(defaultPolicy, rules, BuiltInPolicies.All.ToDictionary(kv => kv.Key, kv => (kv.Value, PolicyParameters.Defaults(kv.Value.Parameters))));
+
+    /// <summary>A selector whose every connection gets the given policy instances (tests and embedding).</summary>
+    public static PolicySelector Of(string name, Func<SubflowPolicy> create) =>
+        new(name, [], new Dictionary<string, (PolicyDefinition, PolicyParameters)>
+        {
+            [name] = (new PolicyDefinition(name, "custom", [], _ => create()), PolicyParameters.Defaults([])),
+        });
+
+    public PolicyChoice Select(Side side, Endpoint local, Endpoint remote)
+    {
+        var rule = Rules.FirstOrDefault(r => r.Matches(side, local, remote));
+        var name = rule?.Policy ?? DefaultPolicy;
+        var (definition, parameters) = _policies[name];
+        var sample = definition.CreateDefault();
+        return new PolicyChoice(name, () => definition.Create(parameters), PolicyRegistration.Of(sample.GetType()), sample.SampleInterval, rule?.Name ?? "default");
+    }
+}

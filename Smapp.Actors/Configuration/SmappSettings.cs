@@ -1,0 +1,263 @@
+using System.Net;
+using Akka.Configuration;
+using Akka.Configuration.Hocon;
+using Smapp.Actors.Gateway;
+using Smapp.Actors.Policy;
+
+namespace Smapp.Actors.Configuration;
+
+/// <summary>
+/// Everything under <c>smapp</c> in the HOCON configuration, parsed and checked: a bad key or value is a
+/// <see cref="ConfigError"/> that names the key and the reason, before anything touches the kernel.
+/// </summary>
+public sealed record SmappSettings(
+    PolicySelector Selector,
+    GatewaySettings Gateway,
+    bool Takeover,
+    bool SwitchPathManager,
+    bool BusyPoll,
+    IReadOnlyList<string> Interfaces)
+{
+    private static readonly string[] TopKeys = ["policy", "rules", "policies", "gateway", "takeover", "switch-path-manager", "interfaces"];
+    private static readonly string[] RuleKeys = ["name", "side", "remote-port", "remote-prefix", "local-prefix", "policy"];
+    private static readonly string[] GatewayKeys = ["receive-buffer", "command-timeout", "busy-poll"];
+
+    public static SmappSettings FromConfig(Config root, IReadOnlyDictionary<string, PolicyDefinition>? registry = null)
+    {
+        registry ??= BuiltInPolicies.All;
+        if (!root.HasPath("smapp"))
+        {
+            throw new ConfigError("smapp", "missing: the configuration has no smapp section");
+        }
+
+        var smapp = root.GetConfig("smapp");
+        CheckKeys(smapp, "smapp", TopKeys);
+
+        var policies = new Dictionary<string, (PolicyDefinition, PolicyParameters)>();
+        var policiesConfig = smapp.HasPath("policies") ? smapp.GetConfig("policies") : ConfigurationFactory.Empty;
+        if (smapp.HasPath("policies"))
+        {
+            foreach (var name in Keys(policiesConfig))
+            {
+                if (!registry.ContainsKey(name))
+                {
+                    throw new ConfigError($"smapp.policies.{name}", $"no policy named '{name}' (known: {string.Join(", ", registry.Keys)})");
+                }
+            }
+        }
+
+        foreach (var (name, def) in registry)
+        {
+            var section = policiesConfig.HasPath(name) ? policiesConfig.GetConfig(name) : ConfigurationFactory.Empty;
+            policies[name] = (def, ParseParameters(section, $"smapp.policies.{name}", def.Parameters));
+        }
+
+        var defaultPolicy = String(smapp, "smapp.policy", "policy", "fullmesh");
+        if (!registry.ContainsKey(defaultPolicy))
+        {
+            throw new ConfigError("smapp.policy", $"no policy named '{defaultPolicy}' (known: {string.Join(", ", registry.Keys)})");
+        }
+
+        var rules = new List<PolicyRule>();
+        if (smapp.HasPath("rules"))
+        {
+            var value = smapp.GetValue("rules");
+            if (!value.IsArray())
+            {
+                throw new ConfigError("smapp.rules", "must be a list of rules: [ { side = server, policy = passive } ]");
+            }
+
+            var i = 0;
+            foreach (var item in value.GetArray())
+            {
+                var key = $"smapp.rules[{i}]";
+                if (!item.IsObject())
+                {
+                    throw new ConfigError(key, "must be an object like { remote-port = 443, policy = backup }");
+                }
+
+                rules.Add(ParseRule(new Config(new HoconRoot(item)), key, registry, i));
+                i++;
+            }
+        }
+
+        var gateway = smapp.HasPath("gateway") ? smapp.GetConfig("gateway") : ConfigurationFactory.Empty;
+        CheckKeys(gateway, "smapp.gateway", GatewayKeys);
+        var receiveBuffer = Bytes(gateway, "smapp.gateway.receive-buffer", "receive-buffer", 8L * 1024 * 1024);
+        if (receiveBuffer is < 64 * 1024 or > int.MaxValue)
+        {
+            throw new ConfigError("smapp.gateway.receive-buffer", "must be between 64KiB and 2GiB");
+        }
+
+        var commandTimeout = Duration(gateway, "smapp.gateway.command-timeout", "command-timeout", TimeSpan.FromSeconds(5));
+        return new SmappSettings(
+            new PolicySelector(defaultPolicy, rules, policies),
+            new GatewaySettings((int)receiveBuffer, commandTimeout),
+            Bool(smapp, "smapp.takeover", "takeover", true),
+            Bool(smapp, "smapp.switch-path-manager", "switch-path-manager", false),
+            Bool(gateway, "smapp.gateway.busy-poll", "busy-poll", false),
+            StringList(smapp, "smapp.interfaces", "interfaces"));
+    }
+
+    private static PolicyRule ParseRule(Config rule, string key, IReadOnlyDictionary<string, PolicyDefinition> registry, int index)
+    {
+        CheckKeys(rule, key, RuleKeys);
+        if (!rule.HasPath("policy"))
+        {
+            throw new ConfigError($"{key}.policy", "missing: every rule names the policy it picks");
+        }
+
+        var policy = rule.GetString("policy");
+        if (!registry.ContainsKey(policy))
+        {
+            throw new ConfigError($"{key}.policy", $"no policy named '{policy}' (known: {string.Join(", ", registry.Keys)})");
+        }
+
+        Side? side = null;
+        if (rule.HasPath("side"))
+        {
+            side = rule.GetString("side") switch
+            {
+                "client" => Side.Client,
+                "server" => Side.Server,
+                var other => throw new ConfigError($"{key}.side", $"'{other}' is not a side: use client or server"),
+            };
+        }
+
+        HashSet<ushort>? ports = null;
+        if (rule.HasPath("remote-port"))
+        {
+            var v = rule.GetValue("remote-port");
+            var raw = v.IsArray() ? v.GetArray().Select(x => x.GetString()).ToList() : [v.GetString()];
+            ports = [];
+            foreach (var p in raw)
+            {
+                if (!ushort.TryParse(p, out var port) || port == 0)
+                {
+                    throw new ConfigError($"{key}.remote-port", $"'{p}' is not a port (1-65535)");
+                }
+
+                ports.Add(port);
+            }
+        }
+
+        return new PolicyRule(
+            rule.HasPath("name") ? rule.GetString("name") : $"rule {index}",
+            side, ports, Prefix(rule, $"{key}.remote-prefix", "remote-prefix"), Prefix(rule, $"{key}.local-prefix", "local-prefix"), policy);
+    }
+
+    private static IPNetwork? Prefix(Config c, string key, string path)
+    {
+        if (!c.HasPath(path))
+        {
+            return null;
+        }
+
+        var s = c.GetString(path);
+        return IPNetwork.TryParse(s, out var n) ? n : throw new ConfigError(key, $"'{s}' is not an address prefix (like 203.0.113.0/24 or 2001:db8::/32)");
+    }
+
+    /// <summary>Reads each declared parameter with its type and default; unknown keys and bad values are errors.</summary>
+    public static PolicyParameters ParseParameters(Config section, string prefix, IReadOnlyList<ParameterSpec> specs)
+    {
+        CheckKeys(section, prefix, specs.Select(s => s.Name).ToArray());
+        var values = new Dictionary<string, object>();
+        foreach (var spec in specs)
+        {
+            var key = $"{prefix}.{spec.Name}";
+            object value = spec.Kind switch
+            {
+                ParameterKind.Int => Int(section, key, spec.Name, (int)spec.Default),
+                ParameterKind.Double => Double(section, key, spec.Name, (double)spec.Default),
+                ParameterKind.Duration => Duration(section, key, spec.Name, (TimeSpan)spec.Default),
+                ParameterKind.Bool => Bool(section, key, spec.Name, (bool)spec.Default),
+                ParameterKind.String => String(section, key, spec.Name, (string)spec.Default),
+                ParameterKind.StringList => section.HasPath(spec.Name) ? StringList(section, key, spec.Name) : spec.Default,
+                _ => throw new ArgumentOutOfRangeException(nameof(specs)),
+            };
+            if (spec.Validate?.Invoke(value) is { } problem)
+            {
+                throw new ConfigError(key, problem);
+            }
+
+            values[spec.Name] = value;
+        }
+
+        return new PolicyParameters(values);
+    }
+
+    private static IEnumerable<string> Keys(Config c) => c.IsEmpty ? [] : c.Root.GetObject().Items.Keys;
+
+    private static void CheckKeys(Config c, string prefix, string[] known)
+    {
+        foreach (var k in Keys(c))
+        {
+            if (!known.Contains(k))
+            {
+                throw new ConfigError($"{prefix}.{k}", $"unknown key (known here: {string.Join(", ", known)})");
+            }
+        }
+    }
+
+    private static T Get<T>(Config c, string key, string path, T fallback, Func<Config, string, T> read, string expected)
+    {
+        if (c.IsEmpty || !c.HasPath(path))
+        {
+            return fallback;
+        }
+
+        try
+        {
+            return read(c, path);
+        }
+        catch (Exception e) when (e is FormatException or ConfigurationException or InvalidCastException or OverflowException or ArgumentException)
+        {
+            string shown;
+            try
+            {
+                shown = c.GetString(path);
+            }
+            catch
+            {
+                shown = "(not a single value)";
+            }
+
+            throw new ConfigError(key, $"'{shown}' is not {expected}");
+        }
+    }
+
+    private static int Int(Config c, string key, string path, int fallback) =>
+        Get(c, key, path, fallback, (x, p) => int.Parse(x.GetString(p), System.Globalization.CultureInfo.InvariantCulture), "a whole number");
+
+    private static double Double(Config c, string key, string path, double fallback) =>
+        Get(c, key, path, fallback, (x, p) => double.Parse(x.GetString(p), System.Globalization.CultureInfo.InvariantCulture), "a number");
+
+    private static bool Bool(Config c, string key, string path, bool fallback) =>
+        Get(c, key, path, fallback, (x, p) => x.GetString(p) switch
+        {
+            "on" or "true" or "yes" => true,
+            "off" or "false" or "no" => false,
+            var v => throw new FormatException(v),
+        }, "on or off");
+
+    private static string String(Config c, string key, string path, string fallback) =>
+        Get(c, key, path, fallback, (x, p) => x.GetString(p) ?? throw new FormatException(), "a string");
+
+    private static TimeSpan Duration(Config c, string key, string path, TimeSpan fallback) =>
+        Get(c, key, path, fallback, (x, p) =>
+        {
+            var s = x.GetString(p);
+            if (string.IsNullOrEmpty(s) || !char.IsLetter(s[^1]))
+            {
+                throw new FormatException("a duration needs a unit");
+            }
+
+            return x.GetTimeSpan(p, null, allowInfinite: false);
+        }, "a duration with a unit (500ms, 2s, 1m)");
+
+    private static long Bytes(Config c, string key, string path, long fallback) =>
+        Get(c, key, path, fallback, (x, p) => x.GetByteSize(p) ?? throw new FormatException(), "a size (8MiB, 262144)");
+
+    private static IReadOnlyList<string> StringList(Config c, string key, string path) =>
+        Get<IReadOnlyList<string>>(c, key, path, [], (x, p) => x.GetStringList(p).ToList(), "a list of strings");
+}

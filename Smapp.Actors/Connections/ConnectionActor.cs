@@ -1,0 +1,562 @@
+using System.Collections.Immutable;
+using System.Net;
+using Akka.Actor;
+using Akka.Event;
+using Smapp.Actors.Gateway;
+using Smapp.Actors.Policy;
+using Smapp.Netlink.Diag;
+using Smapp.Netlink.Mptcp;
+using static Smapp.Actors.Connections.ConnectionProtocol;
+using static Smapp.Actors.Gateway.GatewayProtocol;
+
+namespace Smapp.Actors.Connections;
+
+/// <summary>
+/// One MPTCP connection: its state (subflows, the peer's addresses, the local ids it has used) and the policy
+/// instance that decides for it. Kernel events become policy callbacks (only those the policy overrides); the
+/// policy's commands go to the gateway and their outcomes come back to the policy. A failure in the policy
+/// restarts this actor alone, and its state is rebuilt from the kernel (sock_diag) before anything else runs.
+/// </summary>
+public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedStash
+{
+    private readonly uint _token;
+    private readonly ConnectionOrigin _origin;
+    private readonly IActorRef _gateway;
+    private readonly PolicyChoice _choice;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Dictionary<int, Subflow> _subflows = [];
+    private readonly Dictionary<int, IActorRef> _children = [];
+    private readonly List<RemoteAddress> _remotes = [];
+    private readonly Dictionary<IPAddress, byte> _localIds = [];
+    private readonly Dictionary<long, (PmCommand Command, int? SubflowId)> _pending = [];
+    private readonly PolicyContext _ctx;
+    private ImmutableList<LocalAddress> _locals;
+    private SubflowPolicy _policy;
+    private ConnectionInfo _info = null!;
+    private bool _established;
+    private int _nextSubflowId;
+    private long _nextCorrelation;
+    private int _restarts;
+
+    public ConnectionActor(uint token, ConnectionOrigin origin, IActorRef gateway, PolicyChoice choice, ImmutableList<LocalAddress> locals)
+    {
+        _token = token;
+        _origin = origin;
+        _gateway = gateway;
+        _choice = choice;
+        _locals = locals;
+        _policy = choice.Create();
+        _ctx = new PolicyContext(this);
+        Active();
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public IStash Stash { get; set; } = null!;
+
+    public static Props Props(uint token, ConnectionOrigin origin, IActorRef gateway, PolicyChoice choice, ImmutableList<LocalAddress> locals, string? dispatcher) =>
+        dispatcher is null
+            ? Akka.Actor.Props.Create(() => new ConnectionActor(token, origin, gateway, choice, locals))
+            : Akka.Actor.Props.Create(() => new ConnectionActor(token, origin, gateway, choice, locals)).WithDispatcher(dispatcher);
+
+    private PolicyEvents Events => _choice.Events;
+
+    private bool Wants(PolicyEvents e) => (Events & e) != 0;
+
+    protected override void PreStart()
+    {
+        switch (_origin)
+        {
+            case FromEvent { Event: var ev }:
+                StartFromEvent(ev);
+                break;
+            case FromKernel k:
+                Adopt(k.Connection, k.Subflows, k.Side);
+                break;
+        }
+    }
+
+    protected override void PreRestart(Exception reason, object message)
+    {
+        // Children (and their timers) stop; the policy instance is dropped with the old state.
+        base.PreRestart(reason, message);
+    }
+
+    protected override void PostRestart(Exception reason)
+    {
+        _restarts++;
+        _log.Warning("connection {Token:x8}: policy {Policy} failed ({Reason}); restarting it with state rebuilt from the kernel", _token, _choice.Name, reason.Message);
+        Become(Rebuilding);
+        _gateway.Tell(new DumpConnections(0, _token));
+    }
+
+    // --- behaviours ----------------------------------------------------------------------------------------
+
+    private void Active()
+    {
+        Receive<MptcpEvent>(HandleEvent);
+        Receive<CommandResult>(HandleResult);
+        Receive<ReopenDue>(HandleReopenDue);
+        Receive<RtoGrew>(HandleRtoGrew);
+        Receive<Samples>(HandleSamples);
+        Receive<PolicyTimer>(t => Call(PolicyEvents.Timer, () => _policy.OnTimer(_ctx, t.Key)));
+        Receive<LocalAddressesChanged>(HandleLocalAddresses);
+        Receive<Resync>(HandleResync);
+        Receive<GetState>(_ => Sender.Tell(State()));
+        Receive<Crash>(c => throw new InvalidOperationException(c.Why));
+        Receive<ConnectionsDumped>(_ => { });
+    }
+
+    private void Rebuilding()
+    {
+        Receive<ConnectionsDumped>(d =>
+        {
+            var conn = d.Connections.FirstOrDefault(c => c.Info.Token == _token);
+            if (conn is null)
+            {
+                _log.Info("connection {Token:x8} is gone from the kernel; stopping", _token);
+                Context.Stop(Self);
+                return;
+            }
+
+            _policy = _choice.Create();
+            Adopt(conn, d.Subflows.Where(s => s.Token == _token).ToList(), _info?.Side ?? Side.Client);
+            Become(Active);
+            Stash.UnstashAll();
+        });
+        Receive<GetState>(_ => Sender.Tell(State()));
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    // --- start ---------------------------------------------------------------------------------------------
+
+    private void StartFromEvent(MptcpEvent ev)
+    {
+        var side = ev.ServerSide == true ? Side.Server : Side.Client;
+        _info = new ConnectionInfo(_token, side, EndpointOf(ev.SourceAddress, ev.SourcePort), EndpointOf(ev.DestinationAddress, ev.DestinationPort), false);
+        if (ev.SourceAddress is not null)
+        {
+            AddInitialSubflow(_info.Local, _info.Remote, ev.RemoteId ?? 0);
+        }
+
+        HandleEvent(ev);
+    }
+
+    /// <summary>Builds the state from the kernel's view, and tells the policy it has an established connection.</summary>
+    private void Adopt(ConnectionDiag conn, IReadOnlyList<SubflowDiag> subflows, Side side)
+    {
+        foreach (var child in _children.Values)
+        {
+            Context.Stop(child);
+        }
+
+        _children.Clear();
+        _subflows.Clear();
+        _remotes.Clear();
+        _localIds.Clear();
+        _pending.Clear();
+        _info = new ConnectionInfo(_token, side, new Endpoint(conn.Id.Source, conn.Id.SourcePort), new Endpoint(conn.Id.Destination, conn.Id.DestinationPort), true);
+        _remotes.Add(new RemoteAddress(_info.Remote.Address, _info.Remote.Port, 0));
+        foreach (var sf in subflows)
+        {
+            var local = new Endpoint(sf.Id.Source, sf.Id.SourcePort);
+            var remote = new Endpoint(sf.Id.Destination, sf.Id.DestinationPort);
+            var s = NewSubflow(local, remote, sf.LocalId, sf.BackupLocal, SubflowPhase.Established);
+            s.RemoteId = sf.RemoteId;
+            s.Initial = sf.LocalId == 0 && sf.RemoteId == 0 && local.Equals(_info.Local);
+            s.EstablishedAt = _ctx.Now;
+            _localIds[Norm(sf.Id.Source)] = sf.LocalId;
+            if (sf.RemoteId != 0 && !_remotes.Any(r => r.Id == sf.RemoteId))
+            {
+                _remotes.Add(new RemoteAddress(sf.Id.Destination, sf.Id.DestinationPort, sf.RemoteId));
+            }
+        }
+
+        _established = true;
+        _log.Info("connection {Connection} taken over with {Count} subflows; policy {Policy} ({Rule})", _info, subflows.Count, _choice.Name, _choice.Rule);
+        Call(PolicyEvents.Established, () => _policy.OnEstablished(_ctx));
+    }
+
+    // --- kernel events -------------------------------------------------------------------------------------
+
+    private void HandleEvent(MptcpEvent ev)
+    {
+        switch (ev.Type)
+        {
+            case MptcpEventType.Created:
+                Call(PolicyEvents.Created, () => _policy.OnCreated(_ctx));
+                break;
+            case MptcpEventType.Established:
+                if (_established)
+                {
+                    return;
+                }
+
+                _established = true;
+                if (!_remotes.Any(r => r.Id == 0))
+                {
+                    _remotes.Add(new RemoteAddress(_info.Remote.Address, _info.Remote.Port, 0));
+                }
+
+                _log.Info("connection {Connection} established; policy {Policy} ({Rule})", _info, _choice.Name, _choice.Rule);
+                Call(PolicyEvents.Established, () => _policy.OnEstablished(_ctx));
+                break;
+            case MptcpEventType.Closed:
+                Call(PolicyEvents.Closed, () => _policy.OnClosed(_ctx));
+                Context.Stop(Self);
+                break;
+            case MptcpEventType.Announced when ev.DestinationAddress is not null && ev.RemoteId is { } id:
+                var announced = new RemoteAddress(ev.DestinationAddress, ev.DestinationPort, id);
+                _remotes.RemoveAll(r => r.Id == id);
+                _remotes.Add(announced);
+                Call(PolicyEvents.Announced, () => _policy.OnAnnounced(_ctx, announced));
+                break;
+            case MptcpEventType.Removed when ev.RemoteId is { } rid:
+                var gone = _remotes.FirstOrDefault(r => r.Id == rid);
+                if (gone is not null)
+                {
+                    _remotes.Remove(gone);
+                    Call(PolicyEvents.Removed, () => _policy.OnRemoved(_ctx, gone));
+                }
+
+                break;
+            case MptcpEventType.SubEstablished:
+                HandleSubEstablished(ev);
+                break;
+            case MptcpEventType.SubClosed:
+                HandleSubClosed(ev);
+                break;
+            case MptcpEventType.SubPriority:
+                if (Find(ev) is { } prio)
+                {
+                    prio.Backup = ev.Backup ?? prio.Backup;
+                    Call(PolicyEvents.SubflowPriority, () => _policy.OnSubflowPriority(_ctx, prio));
+                }
+
+                break;
+        }
+    }
+
+    private void HandleSubEstablished(MptcpEvent ev)
+    {
+        var local = EndpointOf(ev.SourceAddress, ev.SourcePort);
+        var remote = EndpointOf(ev.DestinationAddress, ev.DestinationPort);
+        var s = Find(ev) ?? _subflows.Values
+            .Where(x => x.Phase == SubflowPhase.Connecting && x.Local.Port == 0 && Same(x.Local.Address, local.Address) && SameEndpoint(x.Remote, remote))
+            .OrderBy(x => x.Id).FirstOrDefault();
+        if (s is null)
+        {
+            s = NewSubflow(local, remote, ev.LocalId ?? 0, ev.Backup ?? false, SubflowPhase.Established);
+        }
+
+        s.Local = local;
+        s.Remote = remote;
+        s.Phase = SubflowPhase.Established;
+        s.EstablishedAt = _ctx.Now;
+        s.Failures = 0;
+        s.Backup = ev.Backup ?? s.Backup;
+        s.LocalId = ev.LocalId ?? s.LocalId;
+        s.RemoteId = ev.RemoteId ?? s.RemoteId;
+        if (ev.LocalId is { } lid && ev.SourceAddress is not null)
+        {
+            _localIds[Norm(ev.SourceAddress)] = lid;
+        }
+
+        if (s.Abandoned)
+        {
+            // Closed by the policy while it was connecting: finish the job now that the kernel knows its port.
+            Destroy(s);
+            return;
+        }
+
+        Call(PolicyEvents.SubflowEstablished, () => _policy.OnSubflowEstablished(_ctx, s));
+    }
+
+    private void HandleSubClosed(MptcpEvent ev)
+    {
+        var remote = EndpointOf(ev.DestinationAddress, ev.DestinationPort);
+        var s = Find(ev) ?? _subflows.Values
+            .Where(x => x.Phase == SubflowPhase.Connecting && ev.SourceAddress is not null && Same(x.Local.Address, ev.SourceAddress) && SameEndpoint(x.Remote, remote))
+            .OrderBy(x => x.Id).FirstOrDefault();
+        if (s is null)
+        {
+            return;
+        }
+
+        Closed(s, new CloseReason(ev.Error ?? 0, ev.ResetReason));
+    }
+
+    /// <summary>A subflow closed (kernel event or refused create): tell the policy, then forget it unless re-opened.</summary>
+    private void Closed(Subflow s, CloseReason reason)
+    {
+        s.Phase = SubflowPhase.Closed;
+        s.Failures++;
+        s.LastClose = reason;
+        if (!s.Abandoned)
+        {
+            Call(PolicyEvents.SubflowClosed, () => _policy.OnSubflowClosed(_ctx, s, reason));
+        }
+
+        if (s.Phase != SubflowPhase.Pending)
+        {
+            Forget(s);
+        }
+    }
+
+    private void Forget(Subflow s)
+    {
+        _subflows.Remove(s.Id);
+        if (_children.Remove(s.Id, out var child))
+        {
+            Context.Stop(child);
+        }
+    }
+
+    // --- commands and their outcomes -----------------------------------------------------------------------
+
+    private void Send(PmCommand command, int? subflowId)
+    {
+        _pending[command.Correlation] = (command, subflowId);
+        _gateway.Tell(command, Self);
+    }
+
+    private long NextCorrelation() => ++_nextCorrelation;
+
+    private void Create(Subflow s)
+    {
+        s.Phase = SubflowPhase.Connecting;
+        s.Local = s.Local with { Port = 0 };
+        var local = new MptcpAddress(s.Local.Address, s.LocalId, null, s.Backup ? MptcpAddrFlags.Backup : MptcpAddrFlags.None);
+        Send(new CreateSubflow(NextCorrelation(), _token, local, new MptcpAddress(s.Remote.Address, null, s.Remote.Port)), s.Id);
+    }
+
+    private void Destroy(Subflow s) =>
+        Send(new DestroySubflow(NextCorrelation(), _token, new MptcpAddress(s.Local.Address, null, s.Local.Port), new MptcpAddress(s.Remote.Address, null, s.Remote.Port)), s.Id);
+
+    private void HandleResult(CommandResult r)
+    {
+        if (!_pending.Remove(r.Command.Correlation, out var p))
+        {
+            return;
+        }
+
+        var s = p.SubflowId is { } id ? _subflows.GetValueOrDefault(id) : null;
+        var outcome = new CommandOutcome(r.Command.Name, r.Errno, r.Message, p.SubflowId);
+        if (!r.Success)
+        {
+            _log.Info("connection {Token:x8}: {Command} refused: {Errno} {Message}", _token, r.Command.Name, Smapp.Netlink.Native.Errno.Name(r.Errno), r.Message);
+        }
+
+        Call(PolicyEvents.CommandResult, () => _policy.OnCommandResult(_ctx, outcome));
+        if (s is null || r.Success && r.Command is not SetBackup)
+        {
+            return;
+        }
+
+        switch (r.Command)
+        {
+            case CreateSubflow when s.Phase == SubflowPhase.Connecting:
+                Closed(s, new CloseReason(r.Errno, null, r.Message));
+                break;
+            case DestroySubflow when r.Errno == Smapp.Netlink.Native.Errno.ESRCH:
+                Forget(s);
+                break;
+            case SetBackup b when r.Success:
+                s.Backup = b.Backup;
+                break;
+        }
+    }
+
+    private void HandleReopenDue(ReopenDue d)
+    {
+        if (_subflows.GetValueOrDefault(d.SubflowId) is not { Phase: SubflowPhase.Pending } s || s.Abandoned)
+        {
+            return;
+        }
+
+        if (!_locals.Any(a => a.Address.Equals(s.Local.Address)))
+        {
+            _log.Info("connection {Token:x8}: not re-opening subflow {Subflow}: its local address is gone", _token, s);
+            Forget(s);
+            return;
+        }
+
+        Create(s);
+    }
+
+    // --- samples and local addresses -----------------------------------------------------------------------
+
+    private void HandleSamples(Samples m)
+    {
+        foreach (var diag in m.Subflows)
+        {
+            var s = _subflows.Values.FirstOrDefault(x => x.Local.Port == diag.Id.SourcePort && x.Remote.Port == diag.Id.DestinationPort && Same(x.Local.Address, diag.Id.Source));
+            if (s is null)
+            {
+                continue;
+            }
+
+            var i = diag.Info;
+            s.LastSample = new SubflowSample(m.At, TimeSpan.FromTicks(i.RtoUs * 10L), i.Backoff, TimeSpan.FromTicks(i.RttUs * 10L), i.SndCwnd,
+                i.PacingRate, i.DeliveryRate, i.BytesAcked, i.BytesSent, i.BytesReceived, i.TotalRetrans, i.Unacked);
+            if (Wants(PolicyEvents.SubflowTimeout) && _children.TryGetValue(s.Id, out var child))
+            {
+                child.Tell(new RtoSample(s.LastSample.Rto, i.Backoff));
+            }
+        }
+
+        Call(PolicyEvents.Sample, () => _policy.OnSample(_ctx));
+    }
+
+    private void HandleRtoGrew(RtoGrew g)
+    {
+        if (_subflows.GetValueOrDefault(g.SubflowId) is { Phase: SubflowPhase.Established } s)
+        {
+            Call(PolicyEvents.SubflowTimeout, () => _policy.OnSubflowTimeout(_ctx, s, g.Rto));
+        }
+    }
+
+    private void HandleLocalAddresses(LocalAddressesChanged c)
+    {
+        var before = _locals;
+        _locals = c.All;
+        foreach (var gone in before.Where(o => !c.All.Any(n => n.Address.Equals(o.Address))))
+        {
+            Call(PolicyEvents.LocalAddressRemoved, () => _policy.OnLocalAddressRemoved(_ctx, gone));
+
+            // Whatever the policy did, nothing waits to re-open from an address that is gone.
+            foreach (var s in _subflows.Values.Where(s => s.Phase is SubflowPhase.Pending or SubflowPhase.Closed && s.Local.Address.Equals(gone.Address)).ToList())
+            {
+                _log.Info("connection {Token:x8}: subflow {Subflow} abandoned: local address {Address} went away", _token, s, gone);
+                s.Abandoned = true;
+                Forget(s);
+            }
+        }
+
+        if (!_established)
+        {
+            return;
+        }
+
+        foreach (var added in c.All.Where(n => !before.Any(o => o.Address.Equals(n.Address))))
+        {
+            Call(PolicyEvents.LocalAddressAdded, () => _policy.OnLocalAddressAdded(_ctx, added));
+        }
+    }
+
+    private void HandleResync(Resync r)
+    {
+        if (r.Connection is null)
+        {
+            Call(PolicyEvents.Closed, () => _policy.OnClosed(_ctx));
+            Context.Stop(Self);
+            return;
+        }
+
+        // Subflows the kernel no longer has closed while events were lost.
+        foreach (var s in _subflows.Values.Where(s => s.Phase == SubflowPhase.Established).ToList())
+        {
+            if (!r.Subflows.Any(d => d.Id.SourcePort == s.Local.Port && d.Id.DestinationPort == s.Remote.Port && Same(d.Id.Source, s.Local.Address)))
+            {
+                Closed(s, CloseReason.None);
+            }
+        }
+
+        // Subflows the kernel has that we did not hear of.
+        foreach (var d in r.Subflows)
+        {
+            if (!_subflows.Values.Any(s => s.Local.Port == d.Id.SourcePort && s.Remote.Port == d.Id.DestinationPort && Same(d.Id.Source, s.Local.Address)))
+            {
+                var s = NewSubflow(new Endpoint(d.Id.Source, d.Id.SourcePort), new Endpoint(d.Id.Destination, d.Id.DestinationPort), d.LocalId, d.BackupLocal, SubflowPhase.Established);
+                s.EstablishedAt = _ctx.Now;
+                Call(PolicyEvents.SubflowEstablished, () => _policy.OnSubflowEstablished(_ctx, s));
+            }
+        }
+    }
+
+    // --- helpers -------------------------------------------------------------------------------------------
+
+    private void Call(PolicyEvents e, Action callback)
+    {
+        if (Wants(e))
+        {
+            callback();
+        }
+    }
+
+    private Subflow NewSubflow(Endpoint local, Endpoint remote, byte localId, bool backup, SubflowPhase phase)
+    {
+        var s = new Subflow(++_nextSubflowId, local, remote, localId, backup, phase);
+        _subflows[s.Id] = s;
+        _children[s.Id] = Context.ActorOf(SubflowActor.Props(s.Id).WithDispatcher(Context.Props.Dispatcher), $"subflow-{s.Id}");
+        return s;
+    }
+
+    private void AddInitialSubflow(Endpoint local, Endpoint remote, byte remoteId)
+    {
+        var s = NewSubflow(local, remote, 0, false, SubflowPhase.Established);
+        s.Initial = true;
+        s.RemoteId = remoteId;
+        s.EstablishedAt = _ctx.Now;
+        _localIds[Norm(local.Address)] = 0;
+    }
+
+    /// <summary>The subflow with exactly this event's 4-tuple.</summary>
+    private Subflow? Find(MptcpEvent ev)
+    {
+        if (ev.SourcePort is not { } sp || ev.DestinationPort is not { } dp || ev.SourceAddress is null || ev.DestinationAddress is null)
+        {
+            return null;
+        }
+
+        foreach (var s in _subflows.Values)
+        {
+            if (s.Local.Port == sp && s.Remote.Port == dp && Same(s.Local.Address, ev.SourceAddress) && Same(s.Remote.Address, ev.DestinationAddress))
+            {
+                return s;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The local address id to use for <paramref name="address"/>: 0 for the initial subflow's, else a stable one per connection.</summary>
+    private byte LocalIdFor(IPAddress address)
+    {
+        var key = Norm(address);
+        if (Same(address, _info.Local.Address))
+        {
+            return 0;
+        }
+
+        if (_localIds.TryGetValue(key, out var id))
+        {
+            return id;
+        }
+
+        for (byte candidate = 1; candidate < 255; candidate++)
+        {
+            if (!_localIds.ContainsValue(candidate))
+            {
+                _localIds[key] = candidate;
+                return candidate;
+            }
+        }
+
+        return 255;
+    }
+
+    private static Endpoint EndpointOf(IPAddress? a, ushort? port) => new(a ?? IPAddress.Any, port ?? 0);
+
+    private static IPAddress Norm(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
+
+    private static bool Same(IPAddress a, IPAddress b) => Norm(a).Equals(Norm(b));
+
+    private static bool SameEndpoint(Endpoint a, Endpoint b) => a.Port == b.Port && Same(a.Address, b.Address);
+
+    private ConnectionState State() => new(
+        _token, _info?.Side ?? Side.Client, _info?.Local.ToString() ?? "", _info?.Remote.ToString() ?? "", _choice.Name, _choice.Rule,
+        _info?.TakenOver ?? false, _established,
+        _subflows.Values.OrderBy(s => s.Id).Select(s => new SubflowState(s.Id, s.Local.ToString(), s.Remote.ToString(), s.Backup, s.Phase, s.LocalId, s.Initial, s.Failures, s.EstablishedAt, s.LastSample)).ToList(),
+        _restarts);
+}

@@ -1,0 +1,63 @@
+using System.Collections.Immutable;
+using Smapp.Actors.Policy;
+using Smapp.Netlink.Diag;
+using Smapp.Netlink.Mptcp;
+
+namespace Smapp.Actors.Connections;
+
+/// <summary>How a connection actor learned of its connection.</summary>
+public abstract record ConnectionOrigin;
+
+/// <summary>From a kernel event (normally CREATED).</summary>
+public sealed record FromEvent(MptcpEvent Event) : ConnectionOrigin;
+
+/// <summary>Found live in the kernel (start-up takeover, lost events, restart): its sock_diag view.</summary>
+public sealed record FromKernel(ConnectionDiag Connection, IReadOnlyList<SubflowDiag> Subflows, Side Side) : ConnectionOrigin;
+
+/// <summary>The policy a connection gets, chosen by the rules.</summary>
+public sealed record PolicyChoice(string Name, Func<SubflowPolicy> Create, PolicyEvents Events, TimeSpan SampleInterval, string Rule)
+{
+    public bool NeedsSamples => PolicyRegistration.NeedsSamples(Events);
+}
+
+/// <summary>The messages connection actors, subflow actors and their supervisor exchange.</summary>
+public static class ConnectionProtocol
+{
+    /// <summary>One sampler tick's subflows of one connection.</summary>
+    public sealed record Samples(uint Token, IReadOnlyList<SubflowDiag> Subflows, DateTimeOffset At);
+
+    /// <summary>A sampler tick for every connection, by token.</summary>
+    public sealed record SampleBatch(IReadOnlyDictionary<uint, List<SubflowDiag>> ByToken, DateTimeOffset At);
+
+    /// <summary>The kernel's view of a connection after events were lost: reconcile with it.</summary>
+    public sealed record Resync(ConnectionDiag? Connection, IReadOnlyList<SubflowDiag> Subflows);
+
+    /// <summary>The local address set changed (or was first learned).</summary>
+    public sealed record LocalAddressesChanged(ImmutableList<LocalAddress> All, LocalAddress? Added, LocalAddress? Removed);
+
+    /// <summary>Ask a connection (reply: <see cref="ConnectionState"/>) or the supervisor (reply: <see cref="ConnectionsState"/>).</summary>
+    public sealed record GetState
+    {
+        public static readonly GetState Instance = new();
+    }
+
+    public sealed record SubflowState(int Id, string Local, string Remote, bool Backup, SubflowPhase Phase, byte LocalId, bool Initial, int Failures, DateTimeOffset? EstablishedAt, SubflowSample? LastSample);
+
+    public sealed record ConnectionState(uint Token, Side Side, string Local, string Remote, string Policy, string Rule, bool TakenOver, bool Established, IReadOnlyList<SubflowState> Subflows, int Restarts);
+
+    public sealed record ConnectionsState(IReadOnlyList<uint> Tokens, int WantingSamples);
+
+    // Between a connection and its subflow actors.
+    internal sealed record ReopenAfter(TimeSpan Delay);
+
+    internal sealed record ReopenDue(int SubflowId);
+
+    internal sealed record RtoSample(TimeSpan Rto, byte Backoff);
+
+    internal sealed record RtoGrew(int SubflowId, TimeSpan Rto, TimeSpan Previous);
+
+    internal sealed record PolicyTimer(string Key);
+
+    /// <summary>Test hook: makes the connection's actor throw, to exercise supervision.</summary>
+    public sealed record Crash(string Why);
+}

@@ -1,1 +1,0 @@
-namespace Smapp.Actors; internal static class Placeholder {}

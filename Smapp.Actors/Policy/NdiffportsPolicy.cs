@@ -1,0 +1,64 @@
+namespace Smapp.Actors.Policy;
+
+/// <summary>
+/// n subflows over the connection's initial address pair, each from a distinct source port: the kernel picks an
+/// ephemeral port for every SUBFLOW_CREATE, so distinct ports come from distinct creates. Closed ones are re-opened
+/// with the same backoff as fullmesh.
+/// </summary>
+public sealed class NdiffportsPolicy(int subflows, BackoffSettings backoff) : SubflowPolicy
+{
+    public override string Name => "ndiffports";
+
+    public int Target => subflows;
+
+    public override void OnEstablished(IConnectionContext ctx)
+    {
+        if (ctx.Connection.Side == Side.Server)
+        {
+            return;
+        }
+
+        var local = ctx.LocalAddresses.FirstOrDefault(a => a.Address.Equals(ctx.Connection.Local.Address))
+            ?? new LocalAddress(ctx.Connection.Local.Address, 0, null);
+        var live = ctx.Subflows.Count(s => !s.Abandoned);
+        for (var i = live; i < subflows; i++)
+        {
+            var s = ctx.OpenSubflow(local, ctx.Connection.Remote);
+            ctx.Log("open", $"subflow {s}: {i + 1} of {subflows} over {ctx.Connection.Local.Address} -> {ctx.Connection.Remote}");
+        }
+    }
+
+    public override void OnLocalAddressRemoved(IConnectionContext ctx, LocalAddress address)
+    {
+        foreach (var s in ctx.Subflows.Where(s => s.Local.Address.Equals(address.Address) && !s.Abandoned).ToList())
+        {
+            ctx.Log("close", $"subflow {s}: its local address went away");
+            ctx.CloseSubflow(s);
+        }
+    }
+
+    public override void OnSubflowClosed(IConnectionContext ctx, Subflow subflow, CloseReason reason)
+    {
+        if (subflow.Abandoned || ctx.Connection.Side == Side.Server)
+        {
+            return;
+        }
+
+        if (!ctx.LocalAddresses.Any(a => a.Address.Equals(subflow.Local.Address)))
+        {
+            ctx.CloseSubflow(subflow);
+            return;
+        }
+
+        if (Backoff.Delay(backoff, reason.Errno, subflow.Failures) is { } delay)
+        {
+            ctx.Log("reopen", $"subflow {subflow} closed ({reason}): attempt {subflow.Failures} in {delay.TotalMilliseconds:0} ms");
+            ctx.Reopen(subflow, delay);
+        }
+        else
+        {
+            ctx.Log("give up", $"subflow {subflow} closed ({reason}) after {subflow.Failures - 1} retries");
+            ctx.CloseSubflow(subflow);
+        }
+    }
+}

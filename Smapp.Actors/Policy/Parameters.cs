@@ -1,0 +1,64 @@
+namespace Smapp.Actors.Policy;
+
+public enum ParameterKind
+{
+    Int,
+    Double,
+    Duration,
+    Bool,
+    String,
+    StringList,
+}
+
+/// <summary>One tunable of a policy: its HOCON key under smapp.policies.NAME, type, default and meaning.</summary>
+public sealed record ParameterSpec(string Name, ParameterKind Kind, object Default, string Description, Func<object, string?>? Validate = null);
+
+/// <summary>A policy's parameters, already parsed and validated from the configuration.</summary>
+public sealed class PolicyParameters
+{
+    private readonly IReadOnlyDictionary<string, object> _values;
+
+    public PolicyParameters(IReadOnlyDictionary<string, object> values) => _values = values;
+
+    public static PolicyParameters Defaults(IEnumerable<ParameterSpec> specs) => new(specs.ToDictionary(s => s.Name, s => s.Default));
+
+    public int Int(string name) => (int)_values[name];
+
+    public double Double(string name) => (double)_values[name];
+
+    public TimeSpan Duration(string name) => (TimeSpan)_values[name];
+
+    public bool Bool(string name) => (bool)_values[name];
+
+    public string String(string name) => (string)_values[name];
+
+    public IReadOnlyList<string> List(string name) => (IReadOnlyList<string>)_values[name];
+
+    public IReadOnlyDictionary<string, object> All => _values;
+
+    public PolicyParameters With(string name, object value)
+    {
+        var d = _values.ToDictionary(k => k.Key, k => k.Value);
+        d[name] = value;
+        return new PolicyParameters(d);
+    }
+}
+
+/// <summary>A policy as the registry knows it: name, what it is for, its parameters, and how to make one.</summary>
+public sealed record PolicyDefinition(string Name, string Description, IReadOnlyList<ParameterSpec> Parameters, Func<PolicyParameters, SubflowPolicy> Create)
+{
+    public SubflowPolicy CreateDefault() => Create(PolicyParameters.Defaults(Parameters));
+}
+
+/// <summary>Shared validators for parameter specs.</summary>
+public static class Validators
+{
+    public static Func<object, string?> AtLeast(int min) => v => (int)v >= min ? null : $"must be at least {min}";
+
+    public static Func<object, string?> Positive => v => v switch
+    {
+        TimeSpan t when t <= TimeSpan.Zero => "must be a positive duration",
+        double d when d <= 0 => "must be positive",
+        _ => null,
+    };
+}

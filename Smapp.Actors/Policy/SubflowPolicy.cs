@@ -1,0 +1,108 @@
+using System.Reflection;
+
+namespace Smapp.Actors.Policy;
+
+/// <summary>
+/// A subflow controller (the paper's term): a plain class that overrides only the callbacks it needs. Only the
+/// callbacks a policy overrides are delivered to it — the paper's "registered events" — and samples are taken
+/// only when some policy overrides <see cref="OnSample"/> or <see cref="OnSubflowTimeout"/>.
+/// One instance manages one connection.
+/// </summary>
+public abstract class SubflowPolicy
+{
+    /// <summary>The name rules and logs use (fullmesh, ndiffports, …).</summary>
+    public abstract string Name { get; }
+
+    /// <summary>How often this policy wants samples (when it overrides OnSample or OnSubflowTimeout).</summary>
+    public virtual TimeSpan SampleInterval => TimeSpan.FromMilliseconds(100);
+
+    public virtual void OnCreated(IConnectionContext ctx) { }
+
+    /// <summary>The connection is fully established (or was found live at start-up: Connection.TakenOver).</summary>
+    public virtual void OnEstablished(IConnectionContext ctx) { }
+
+    public virtual void OnClosed(IConnectionContext ctx) { }
+
+    public virtual void OnAnnounced(IConnectionContext ctx, RemoteAddress address) { }
+
+    public virtual void OnRemoved(IConnectionContext ctx, RemoteAddress address) { }
+
+    public virtual void OnSubflowEstablished(IConnectionContext ctx, Subflow subflow) { }
+
+    public virtual void OnSubflowClosed(IConnectionContext ctx, Subflow subflow, CloseReason reason) { }
+
+    public virtual void OnSubflowPriority(IConnectionContext ctx, Subflow subflow) { }
+
+    /// <summary>The paper's timeout event: a subflow's RTO grew since the previous sample.</summary>
+    public virtual void OnSubflowTimeout(IConnectionContext ctx, Subflow subflow, TimeSpan rto) { }
+
+    /// <summary>A periodic sample of every established subflow of the connection (Subflow.LastSample is set).</summary>
+    public virtual void OnSample(IConnectionContext ctx) { }
+
+    public virtual void OnLocalAddressAdded(IConnectionContext ctx, LocalAddress address) { }
+
+    public virtual void OnLocalAddressRemoved(IConnectionContext ctx, LocalAddress address) { }
+
+    public virtual void OnTimer(IConnectionContext ctx, string key) { }
+
+    public virtual void OnCommandResult(IConnectionContext ctx, CommandOutcome outcome) { }
+}
+
+/// <summary>The callbacks a policy type overrides, found once per type.</summary>
+[Flags]
+public enum PolicyEvents
+{
+    None = 0,
+    Created = 1 << 0,
+    Established = 1 << 1,
+    Closed = 1 << 2,
+    Announced = 1 << 3,
+    Removed = 1 << 4,
+    SubflowEstablished = 1 << 5,
+    SubflowClosed = 1 << 6,
+    SubflowPriority = 1 << 7,
+    SubflowTimeout = 1 << 8,
+    Sample = 1 << 9,
+    LocalAddressAdded = 1 << 10,
+    LocalAddressRemoved = 1 << 11,
+    Timer = 1 << 12,
+    CommandResult = 1 << 13,
+}
+
+public static class PolicyRegistration
+{
+    private static readonly Dictionary<Type, PolicyEvents> Cache = [];
+
+    /// <summary>The events <paramref name="type"/> registered for, by overriding their callbacks.</summary>
+    public static PolicyEvents Of(Type type)
+    {
+        lock (Cache)
+        {
+            if (Cache.TryGetValue(type, out var e))
+            {
+                return e;
+            }
+
+            e = PolicyEvents.None;
+            foreach (PolicyEvents flag in Enum.GetValues<PolicyEvents>())
+            {
+                if (flag == PolicyEvents.None)
+                {
+                    continue;
+                }
+
+                var method = type.GetMethod("On" + flag, BindingFlags.Public | BindingFlags.Instance);
+                if (method is not null && method.GetBaseDefinition().DeclaringType == typeof(SubflowPolicy) && method.DeclaringType != typeof(SubflowPolicy))
+                {
+                    e |= flag;
+                }
+            }
+
+            Cache[type] = e;
+            return e;
+        }
+    }
+
+    /// <summary>Whether a policy of this type needs periodic samples.</summary>
+    public static bool NeedsSamples(PolicyEvents e) => (e & (PolicyEvents.Sample | PolicyEvents.SubflowTimeout)) != 0;
+}
