@@ -7,6 +7,8 @@ var root = new RootCommand("smapp — a userspace Multipath TCP subflow controll
     CtlCommand.Build(),
     TrafficCommand.Build(),
     CheckCommand.Build(),
+    RunCommand.Build(),
+    DemoCommand.Build(),
 };
 
 return root.Parse(args).Invoke();

@@ -6,7 +6,9 @@
 #   testbed.sh up TOPOLOGY PREFIX [options]    TOPOLOGY: two-path | ecmp
 #   testbed.sh down PREFIX                     removes every namespace PREFIX-* (and with it every veth)
 #   testbed.sh state PREFIX                    namespaces, addresses, qdiscs, firewall rules, sysctls
-#   testbed.sh set PREFIX LINK [--rate R] [--loss P] [--down|--up]   change one link of a running testbed
+#   testbed.sh set PREFIX LINK [--rate R] [--loss P] [--down|--up] [--addr-del|--addr-add]
+#                                              change one link of a running testbed; --addr-del / --addr-add take
+#                                              the client's address on a two-path link away (routes too) and back
 #
 # Options of `up`:
 #   --rate LINK=RATE     shape LINK both ways with tbf (RATE as tc takes it: 8mbit, 500kbit)
@@ -309,13 +311,15 @@ state() {
 
 set_link() {
     local link=$1; shift
-    local rate="" loss="" updown=""
+    local rate="" loss="" updown="" addr=""
     while [ $# -gt 0 ]; do
         case "$1" in
             --rate) rate=$2; shift 2 ;;
             --loss) loss=$2; shift 2 ;;
             --down) updown=down; shift ;;
             --up) updown=up; shift ;;
+            --addr-del) addr=del; shift ;;
+            --addr-add) addr=add; shift ;;
             *) die "unknown option $1" ;;
         esac
     done
@@ -341,6 +345,21 @@ set_link() {
         if [ "$loss" != 0 ]; then lose "$rns" "$ifb" "$rother" "$loss"; fi
     fi
     if [ -n "$updown" ]; then ip -n "$a" link set "$ifa" "$updown"; fi
+    if [ -n "$addr" ]; then
+        [ "$a" = "$PREFIX-cli" ] || die "--addr-del / --addr-add are for the two-path links"
+        local ip gw table metric
+        case "$link" in
+            wifi) ip=192.0.2.1; gw=192.0.2.2; table=101; metric=100 ;;
+            cell) ip=198.51.100.1; gw=198.51.100.2; table=102; metric=200 ;;
+        esac
+        if [ "$addr" = del ]; then
+            ip -n "$a" addr del "$ip/28" dev "$link"
+        else
+            ip -n "$a" addr add "$ip/28" dev "$link"
+            ip -n "$a" route replace default via "$gw" dev "$link" table "$table"
+            ip -n "$a" route replace default via "$gw" dev "$link" metric "$metric"
+        fi
+    fi
 }
 
 [ $# -ge 1 ] || usage

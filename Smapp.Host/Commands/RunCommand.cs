@@ -1,0 +1,159 @@
+using System.CommandLine;
+using Akka.Actor;
+using Akka.Hosting;
+using Akka.Logger.Serilog;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Serilog;
+using Serilog.Events;
+using Smapp.Actors;
+using Smapp.Actors.Configuration;
+using Smapp.Actors.Connections;
+using Smapp.Actors.Gateway;
+using Smapp.Host.Configuration;
+using Smapp.Netlink;
+
+namespace Smapp.Host.Commands;
+
+/// <summary>Registry keys for the top-level actors (Akka.Hosting's IRequiredActor&lt;T&gt;).</summary>
+public sealed class GatewayKey;
+
+public sealed class SupervisorKey;
+
+public sealed class SamplerKey;
+
+/// <summary>`smapp run`: the daemon.</summary>
+public static class RunCommand
+{
+    public static Command Build()
+    {
+        var config = new Option<string?>("--config") { Description = $"HOCON configuration file (default: HOCON/smapp.conf next to the executable)" };
+        var netns = CommonOptions.Netns();
+        var policy = new Option<string?>("--policy") { Description = "Default policy, overriding smapp.policy (fullmesh, ndiffports, server-guard, passive)" };
+        var set = new Option<string[]>("--set") { Description = "Override any HOCON key: --set smapp.policies.ndiffports.subflows=4 (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var switchPm = new Option<bool>("--switch-pm") { Description = "Put the namespace in userspace path-manager mode if it is not, and restore it at exit" };
+        var logFormat = new Option<string>("--log-format") { Description = "text or json", DefaultValueFactory = _ => "text" };
+        logFormat.AcceptOnlyFromAmong("text", "json");
+        var logLevel = new Option<string>("--log-level") { Description = "debug, info, warning or error", DefaultValueFactory = _ => "info" };
+        logLevel.AcceptOnlyFromAmong("debug", "info", "warning", "error");
+        var cmd = new Command("run", "Run the subflow controller (the daemon) for the MPTCP connections of this host or of a namespace")
+        {
+            config, netns, policy, set, switchPm, logFormat, logLevel,
+        };
+        cmd.SetAction((r, ct) => Run(r.GetValue(config), r.GetValue(netns), r.GetValue(policy), r.GetValue(set) ?? [], r.GetValue(switchPm),
+            r.GetValue(logFormat)!, r.GetValue(logLevel)!, ct));
+        return cmd;
+    }
+
+    public static async Task<int> Run(string? configPath, string? netns, string? policy, string[] sets, bool switchPm, string logFormat, string logLevel, CancellationToken ct)
+    {
+        // 1. Configuration first: a bad key stops us before anything touches the kernel.
+        Akka.Configuration.Config config;
+        SmappSettings settings;
+        try
+        {
+            (config, settings) = ConfigLoader.Load(configPath, policy, sets);
+        }
+        catch (ConfigError e)
+        {
+            return CommonOptions.Fail($"bad configuration: {e.Key}: {e.Reason}", 2);
+        }
+
+        // 2. The namespace and its path manager.
+        NetworkNamespace ns;
+        try
+        {
+            ns = NetworkNamespace.FromOption(netns);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            return CommonOptions.Fail(e.Message);
+        }
+
+        var where = ns.Name is null ? "this host" : $"namespace {ns.Name}";
+        var mode = PathManagerMode.Read(ns);
+        string? restore = null;
+        if (mode is null)
+        {
+            return CommonOptions.Fail($"{where} has no MPTCP (/proc/sys/net/mptcp is missing): use a kernel with CONFIG_MPTCP=y, Linux 5.19 or newer");
+        }
+
+        if (mode != "userspace")
+        {
+            if (!switchPm && !settings.SwitchPathManager)
+            {
+                return CommonOptions.Fail($"{where} uses the {mode} path manager: new MPTCP connections would not reach Smapp.\n" +
+                    $"  fix: kernel-pm/pm-mode.sh userspace{(ns.Name is null ? "" : $" --netns {ns.Name}")}, or run with --switch-pm (or smapp.switch-path-manager = on)");
+            }
+
+            PathManagerMode.Set(ns, "userspace");
+            restore = mode;
+        }
+
+        var level = logLevel switch { "debug" => LogEventLevel.Debug, "warning" => LogEventLevel.Warning, "error" => LogEventLevel.Error, _ => LogEventLevel.Information };
+        var logConfig = new LoggerConfiguration().MinimumLevel.Is(level).Enrich.FromLogContext();
+        Log.Logger = (logFormat == "json"
+            ? logConfig.WriteTo.Console(new Serilog.Formatting.Json.JsonFormatter(renderMessage: true), standardErrorFromLevel: LogEventLevel.Verbose)
+            : logConfig.WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {Message:lj}{NewLine}{Exception}", standardErrorFromLevel: LogEventLevel.Verbose))
+            .CreateLogger();
+        if (restore is not null)
+        {
+            Log.Information("switched {Where} from the {Mode} path manager to userspace; it goes back at exit", where, restore);
+        }
+
+        SmappRuntime? runtime = null;
+        try
+        {
+            var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+            builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
+            builder.Logging.ClearProviders();
+            builder.Services.AddSerilog();
+            builder.Services.AddAkka("smapp", (akka, _) =>
+            {
+                akka.AddHocon(config, HoconAddMode.Prepend);
+                akka.ConfigureLoggers(l =>
+                {
+                    l.LogLevel = level switch
+                    {
+                        LogEventLevel.Debug => Akka.Event.LogLevel.DebugLevel,
+                        LogEventLevel.Warning => Akka.Event.LogLevel.WarningLevel,
+                        LogEventLevel.Error => Akka.Event.LogLevel.ErrorLevel,
+                        _ => Akka.Event.LogLevel.InfoLevel,
+                    };
+                    l.ClearLoggers();
+                    l.AddLogger<SerilogLogger>();
+                });
+                akka.WithActors((system, registry) =>
+                {
+                    runtime = SmappRuntime.Start(system, settings, ns);
+                    registry.Register<GatewayKey>(runtime.Gateway);
+                    registry.Register<SupervisorKey>(runtime.Supervisor);
+                    registry.Register<SamplerKey>(runtime.Sampler);
+                    Log.Information("smapp running in {Where}: default policy {Policy}, {Rules} rule(s), takeover {Takeover}",
+                        where, settings.Selector.DefaultPolicy, settings.Selector.Rules.Count, settings.Takeover ? "on" : "off");
+                });
+            });
+            using var host = builder.Build();
+            await host.RunAsync(ct);
+            return 0;
+        }
+        catch (Exception e)
+        {
+            Log.Fatal(e, "smapp stopped: {Message}", e.GetBaseException().Message);
+            return 1;
+        }
+        finally
+        {
+            runtime?.Dispose();
+            if (restore is not null)
+            {
+                PathManagerMode.Set(ns, restore);
+                Log.Information("{Where} back to the {Mode} path manager", where, restore);
+            }
+
+            Log.Information("smapp stopped");
+            await Log.CloseAndFlushAsync();
+        }
+    }
+}
