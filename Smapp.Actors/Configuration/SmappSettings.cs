@@ -61,14 +61,10 @@ public sealed record SmappSettings(
         var rules = new List<PolicyRule>();
         if (smapp.HasPath("rules"))
         {
-            var value = smapp.GetValue("rules");
-            if (!value.IsArray())
-            {
-                throw new ConfigError("smapp.rules", "must be a list of rules: [ { side = server, policy = passive } ]");
-            }
-
+            var items = ArrayOf(smapp.GetValue("rules"))
+                ?? throw new ConfigError("smapp.rules", "must be a list of rules: [ { side = server, policy = passive } ]");
             var i = 0;
-            foreach (var item in value.GetArray())
+            foreach (var item in items)
             {
                 var key = $"smapp.rules[{i}]";
                 if (!item.IsObject())
@@ -128,7 +124,7 @@ public sealed record SmappSettings(
         if (rule.HasPath("remote-port"))
         {
             var v = rule.GetValue("remote-port");
-            var raw = v.IsArray() ? v.GetArray().Select(x => x.GetString()).ToList() : [v.GetString()];
+            var raw = ArrayOf(v) is { } list ? list.Select(x => x.GetString()).ToList() : [v.GetString()];
             ports = [];
             foreach (var p in raw)
             {
@@ -184,6 +180,23 @@ public sealed record SmappSettings(
         }
 
         return new PolicyParameters(values);
+    }
+
+    /// <summary>
+    /// The items of a HOCON list. Akka's parser keeps the blanks after "[]" as a second value, so an empty list is
+    /// not IsArray(); accept an array followed only by whitespace.
+    /// </summary>
+    private static IList<HoconValue>? ArrayOf(HoconValue value)
+    {
+        if (value.IsArray())
+        {
+            return value.GetArray();
+        }
+
+        var arrays = value.Values.OfType<HoconArray>().ToList();
+        return arrays.Count == 1 && value.Values.All(v => v is HoconArray || v is HoconLiteral { Value: var s } && string.IsNullOrWhiteSpace(s))
+            ? arrays[0]
+            : null;
     }
 
     private static IEnumerable<string> Keys(Config c) => c.IsEmpty ? [] : c.Root.GetObject().Items.Keys;

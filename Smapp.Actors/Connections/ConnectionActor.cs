@@ -19,6 +19,9 @@ namespace Smapp.Actors.Connections;
 /// </summary>
 public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 {
+    /// <summary>TCP_ESTABLISHED: a subflow in any other state is connecting or already closing.</summary>
+    private const byte TcpEstablished = 1;
+
     private readonly uint _token;
     private readonly ConnectionOrigin _origin;
     private readonly IActorRef _gateway;
@@ -157,7 +160,7 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
         _pending.Clear();
         _info = new ConnectionInfo(_token, side, new Endpoint(conn.Id.Source, conn.Id.SourcePort), new Endpoint(conn.Id.Destination, conn.Id.DestinationPort), true);
         _remotes.Add(new RemoteAddress(_info.Remote.Address, _info.Remote.Port, 0));
-        foreach (var sf in subflows)
+        foreach (var sf in subflows.Where(s => s.TcpState == TcpEstablished))
         {
             var local = new Endpoint(sf.Id.Source, sf.Id.SourcePort);
             var remote = new Endpoint(sf.Id.Destination, sf.Id.DestinationPort);
@@ -183,7 +186,7 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
     {
         switch (ev.Type)
         {
-            case MptcpEventType.Created:
+            case MptcpEventType.Created when !_established:
                 Call(PolicyEvents.Created, () => _policy.OnCreated(_ctx));
                 break;
             case MptcpEventType.Established:
@@ -454,16 +457,17 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
         }
 
         // Subflows the kernel no longer has closed while events were lost.
+        var live = r.Subflows.Where(d => d.TcpState == TcpEstablished).ToList();
         foreach (var s in _subflows.Values.Where(s => s.Phase == SubflowPhase.Established).ToList())
         {
-            if (!r.Subflows.Any(d => d.Id.SourcePort == s.Local.Port && d.Id.DestinationPort == s.Remote.Port && Same(d.Id.Source, s.Local.Address)))
+            if (!live.Any(d => d.Id.SourcePort == s.Local.Port && d.Id.DestinationPort == s.Remote.Port && Same(d.Id.Source, s.Local.Address)))
             {
                 Closed(s, CloseReason.None);
             }
         }
 
         // Subflows the kernel has that we did not hear of.
-        foreach (var d in r.Subflows)
+        foreach (var d in live)
         {
             if (!_subflows.Values.Any(s => s.Local.Port == d.Id.SourcePort && s.Remote.Port == d.Id.DestinationPort && Same(d.Id.Source, s.Local.Address)))
             {

@@ -36,6 +36,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
     private readonly HashSet<uint> _lookingUp = [];
     private ImmutableList<LocalAddress> _locals = [];
     private long _nextRequest = 16;
+    private long _started;
     private (int Count, TimeSpan Interval) _demand;
 
     public ConnectionSupervisor(IActorRef gateway, IActorRef localAddresses, IActorRef? sampler, PolicySelector selector, SupervisorSettings settings)
@@ -97,15 +98,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
 
         if (_byToken.TryGetValue(token, out var child))
         {
-            if (ev.Type == MptcpEventType.Created)
-            {
-                // A token seen again: the old connection's CLOSED was lost.
-                Forget(child);
-                Context.Stop(child);
-                Start(token, new FromEvent(ev), Side(ev));
-                return;
-            }
-
+            // Also CREATED for a connection the start-up dump already found: the dump raced with the event.
             child.Tell(ev);
             return;
         }
@@ -139,7 +132,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
             _ => throw new ArgumentException(nameof(origin)),
         };
         var choice = _selector.Select(side, local, remote);
-        var child = Context.ActorOf(ConnectionActor.Props(token, origin, _gateway, choice, _locals, _settings.ConnectionDispatcher), $"c-{token:x8}");
+        var child = Context.ActorOf(ConnectionActor.Props(token, origin, _gateway, choice, _locals, _settings.ConnectionDispatcher), $"c-{token:x8}-{++_started}");
         Context.Watch(child);
         _byToken[token] = child;
         _byActor[child] = token;

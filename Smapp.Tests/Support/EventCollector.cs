@@ -12,6 +12,7 @@ namespace Smapp.Tests.Support;
 public sealed class EventCollector : IDisposable, INetlinkSink<MptcpEvent>, INetlinkSink<LocalChange>
 {
     private readonly BlockingCollection<object> _queue = new();
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, object> _receivedAt = new();
     private readonly List<object> _seen = [];
     private readonly Thread _thread;
     private readonly WakeupFd _wakeup = new();
@@ -49,9 +50,18 @@ public sealed class EventCollector : IDisposable, INetlinkSink<MptcpEvent>, INet
         }
     }
 
-    public void OnItem(MptcpEvent item, ReadOnlySpan<byte> raw) => _queue.Add(item);
+    public void OnItem(MptcpEvent item, ReadOnlySpan<byte> raw) => Add(item);
 
-    public void OnItem(LocalChange item, ReadOnlySpan<byte> raw) => _queue.Add(item);
+    public void OnItem(LocalChange item, ReadOnlySpan<byte> raw) => Add(item);
+
+    private void Add(object item)
+    {
+        _receivedAt.AddOrUpdate(item, DateTime.UtcNow);
+        _queue.Add(item);
+    }
+
+    /// <summary>When the collector's thread received <paramref name="item"/> from the kernel.</summary>
+    public DateTime ReceivedAt(object item) => _receivedAt.TryGetValue(item, out var t) ? (DateTime)t : throw new KeyNotFoundException("not an item of this collector");
 
     public void OnDecodeError(DecodeError error, ReadOnlySpan<byte> datagram) => DecodeErrors.Add(error.ToString());
 
