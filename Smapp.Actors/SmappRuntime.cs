@@ -36,6 +36,9 @@ public sealed class SmappRuntime : IDisposable
 
     public IActorRef Supervisor { get; }
 
+    /// <summary>The actor-system configuration Smapp wants (the light mailbox of its connection actors).</summary>
+    public static Akka.Configuration.Config Hocon => LightMailbox.Hocon;
+
     /// <summary>
     /// Starts the controller for the connections of <paramref name="ns"/>. The gateway, the supervisor and every
     /// connection run on the event loop; the sampler on the default dispatcher.
@@ -51,8 +54,9 @@ public sealed class SmappRuntime : IDisposable
             var local = system.ActorOf(Local.LocalAddresses.Props(gateway, dispatcherId,
                 interfaces.Count == 0 ? null : (_, link) => link?.Name is { } name && interfaces.Contains(name)), "local-addresses");
             var sampler = system.ActorOf(Sampling.Sampler.Props(gateway), "sampler");
+            var mailbox = system.Settings.Config.HasPath(LightMailbox.ConfigPath) ? LightMailbox.ConfigPath : null;
             var supervisor = system.ActorOf(ConnectionSupervisor.Props(gateway, local, sampler, settings.Selector,
-                new SupervisorSettings(dispatcherId, settings.Takeover)), "connections");
+                new SupervisorSettings(dispatcherId, settings.Takeover, Mailbox: mailbox)), "connections");
             return new SmappRuntime(loop, gateway, local, sampler, supervisor);
         }
         catch

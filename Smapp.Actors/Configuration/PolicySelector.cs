@@ -50,12 +50,26 @@ public sealed class PolicySelector
             [name] = (new PolicyDefinition(name, "custom", [], _ => create()), PolicyParameters.Defaults([])),
         });
 
+    /// <summary>The policy for a connection. Choices are made once per rule and shared by every connection it picks.</summary>
     public PolicyChoice Select(Side side, Endpoint local, Endpoint remote)
     {
         var rule = Rules.FirstOrDefault(r => r.Matches(side, local, remote));
-        var name = rule?.Policy ?? DefaultPolicy;
-        var (definition, parameters) = _policies[name];
-        var sample = definition.CreateDefault();
-        return new PolicyChoice(name, () => definition.Create(parameters), PolicyRegistration.Of(sample.GetType()), sample.SampleInterval, rule?.Name ?? "default");
+        var key = rule?.Name ?? "default";
+        lock (_choices)
+        {
+            if (_choices.TryGetValue(key, out var cached))
+            {
+                return cached;
+            }
+
+            var name = rule?.Policy ?? DefaultPolicy;
+            var (definition, parameters) = _policies[name];
+            var sample = definition.Create(parameters);
+            var choice = new PolicyChoice(name, () => definition.Create(parameters), PolicyRegistration.Of(sample.GetType()), sample.SampleInterval, key);
+            _choices[key] = choice;
+            return choice;
+        }
     }
+
+    private readonly Dictionary<string, PolicyChoice> _choices = [];
 }

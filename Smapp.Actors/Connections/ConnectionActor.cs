@@ -17,7 +17,7 @@ namespace Smapp.Actors.Connections;
 /// policy's commands go to the gateway and their outcomes come back to the policy. A failure in the policy
 /// restarts this actor alone, and its state is rebuilt from the kernel (sock_diag) before anything else runs.
 /// </summary>
-public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUnboundedStash
+public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUnboundedStash
 {
     /// <summary>TCP_ESTABLISHED: a subflow in any other state is connecting or already closing.</summary>
     private const byte TcpEstablished = 1;
@@ -27,12 +27,14 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
     private readonly IActorRef _gateway;
     private readonly PolicyChoice _choice;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Dictionary<int, Subflow> _subflows = [];
-    private readonly Dictionary<int, IActorRef> _children = [];
-    private readonly List<RemoteAddress> _remotes = [];
-    private readonly Dictionary<IPAddress, byte> _localIds = [];
-    private readonly Dictionary<long, (PmCommand Command, int? SubflowId)> _pending = [];
+    private readonly Dictionary<int, Subflow> _subflows = new(2);
+    private readonly List<RemoteAddress> _remotes = new(1);
     private readonly PolicyContext _ctx;
+
+    // Created on first use: most connections never need them, and thousands of connections add up.
+    private Dictionary<int, IActorRef>? _children;
+    private Dictionary<IPAddress, byte>? _localIds;
+    private Dictionary<long, (PmCommand Command, int? SubflowId)>? _pending;
     private ImmutableList<LocalAddress> _locals;
     private SubflowPolicy _policy;
     private ConnectionInfo _info = null!;
@@ -50,17 +52,18 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
         _locals = locals;
         _policy = choice.Create();
         _ctx = new PolicyContext(this);
-        Active();
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     public IStash Stash { get; set; } = null!;
 
-    public static Props Props(uint token, ConnectionOrigin origin, IActorRef gateway, PolicyChoice choice, ImmutableList<LocalAddress> locals, string? dispatcher) =>
-        dispatcher is null
-            ? Akka.Actor.Props.Create(() => new ConnectionActor(token, origin, gateway, choice, locals))
-            : Akka.Actor.Props.Create(() => new ConnectionActor(token, origin, gateway, choice, locals)).WithDispatcher(dispatcher);
+    public static Props Props(uint token, ConnectionOrigin origin, IActorRef gateway, PolicyChoice choice, ImmutableList<LocalAddress> locals, string? dispatcher, string? mailbox = null)
+    {
+        var props = Akka.Actor.Props.Create(() => new ConnectionActor(token, origin, gateway, choice, locals));
+        props = dispatcher is null ? props : props.WithDispatcher(dispatcher);
+        return mailbox is null ? props : props.WithMailbox(mailbox);
+    }
 
     private PolicyEvents Events => _choice.Events;
 
@@ -89,46 +92,57 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
     {
         _restarts++;
         _log.Warning("connection {Token:x8}: policy {Policy} failed ({Reason}); restarting it with state rebuilt from the kernel", _token, _choice.Name, reason.Message);
-        Become(Rebuilding);
+        BecomeStacked(Rebuilding);
         _gateway.Tell(new DumpConnections(0, _token));
     }
 
     // --- behaviours ----------------------------------------------------------------------------------------
 
-    private void Active()
+    protected override void OnReceive(object message)
     {
-        Receive<MptcpEvent>(HandleEvent);
-        Receive<CommandResult>(HandleResult);
-        Receive<ReopenDue>(HandleReopenDue);
-        Receive<RtoGrew>(HandleRtoGrew);
-        Receive<Samples>(HandleSamples);
-        Receive<PolicyTimer>(t => Call(PolicyEvents.Timer, () => _policy.OnTimer(_ctx, t.Key)));
-        Receive<LocalAddressesChanged>(HandleLocalAddresses);
-        Receive<Resync>(HandleResync);
-        Receive<GetState>(_ => Sender.Tell(State()));
-        Receive<Crash>(c => throw new InvalidOperationException(c.Why));
-        Receive<ConnectionsDumped>(_ => { });
+        switch (message)
+        {
+            case MptcpEvent e: HandleEvent(e); break;
+            case CommandResult r: HandleResult(r); break;
+            case ReopenDue d: HandleReopenDue(d); break;
+            case RtoGrew g: HandleRtoGrew(g); break;
+            case Samples s: HandleSamples(s); break;
+            case PolicyTimer t: Call(PolicyEvents.Timer, () => _policy.OnTimer(_ctx, t.Key)); break;
+            case LocalAddressesChanged c: HandleLocalAddresses(c); break;
+            case Resync r: HandleResync(r); break;
+            case GetState: Sender.Tell(State()); break;
+            case Crash c: throw new InvalidOperationException(c.Why);
+            case ConnectionsDumped: break;
+            default: Unhandled(message); break;
+        }
     }
 
-    private void Rebuilding()
+    /// <summary>After a restart: everything waits until the kernel's view of the connection is back.</summary>
+    private void Rebuilding(object message)
     {
-        Receive<ConnectionsDumped>(d =>
+        switch (message)
         {
-            var conn = d.Connections.FirstOrDefault(c => c.Info.Token == _token);
-            if (conn is null)
-            {
-                _log.Info("connection {Token:x8} is gone from the kernel; stopping", _token);
-                Context.Stop(Self);
-                return;
-            }
+            case ConnectionsDumped d:
+                var conn = d.Connections.FirstOrDefault(c => c.Info.Token == _token);
+                if (conn is null)
+                {
+                    _log.Info("connection {Token:x8} is gone from the kernel; stopping", _token);
+                    Context.Stop(Self);
+                    return;
+                }
 
-            _policy = _choice.Create();
-            Adopt(conn, d.Subflows.Where(s => s.Token == _token).ToList(), _info?.Side ?? Side.Client);
-            Become(Active);
-            Stash.UnstashAll();
-        });
-        Receive<GetState>(_ => Sender.Tell(State()));
-        ReceiveAny(_ => Stash.Stash());
+                _policy = _choice.Create();
+                Adopt(conn, d.Subflows.Where(s => s.Token == _token).ToList(), _info?.Side ?? Side.Client);
+                UnbecomeStacked();
+                Stash.UnstashAll();
+                break;
+            case GetState:
+                Sender.Tell(State());
+                break;
+            default:
+                Stash.Stash();
+                break;
+        }
     }
 
     // --- start ---------------------------------------------------------------------------------------------
@@ -148,16 +162,16 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
     /// <summary>Builds the state from the kernel's view, and tells the policy it has an established connection.</summary>
     private void Adopt(ConnectionDiag conn, IReadOnlyList<SubflowDiag> subflows, Side side)
     {
-        foreach (var child in _children.Values)
+        foreach (var child in _children?.Values ?? Enumerable.Empty<IActorRef>())
         {
             Context.Stop(child);
         }
 
-        _children.Clear();
+        _children = null;
+        _localIds = null;
+        _pending = null;
         _subflows.Clear();
         _remotes.Clear();
-        _localIds.Clear();
-        _pending.Clear();
         _info = new ConnectionInfo(_token, side, new Endpoint(conn.Id.Source, conn.Id.SourcePort), new Endpoint(conn.Id.Destination, conn.Id.DestinationPort), true);
         _remotes.Add(new RemoteAddress(_info.Remote.Address, _info.Remote.Port, 0));
         foreach (var sf in subflows.Where(s => s.TcpState == TcpEstablished))
@@ -168,7 +182,7 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
             s.RemoteId = sf.RemoteId;
             s.Initial = sf.LocalId == 0 && sf.RemoteId == 0 && local.Equals(_info.Local);
             s.EstablishedAt = _ctx.Now;
-            _localIds[Norm(sf.Id.Source)] = sf.LocalId;
+            (_localIds ??= [])[Norm(sf.Id.Source)] = sf.LocalId;
             if (sf.RemoteId != 0 && !_remotes.Any(r => r.Id == sf.RemoteId))
             {
                 _remotes.Add(new RemoteAddress(sf.Id.Destination, sf.Id.DestinationPort, sf.RemoteId));
@@ -262,7 +276,7 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
         s.RemoteId = ev.RemoteId ?? s.RemoteId;
         if (ev.LocalId is { } lid && ev.SourceAddress is not null)
         {
-            _localIds[Norm(ev.SourceAddress)] = lid;
+            (_localIds ??= [])[Norm(ev.SourceAddress)] = lid;
         }
 
         if (s.Abandoned)
@@ -309,7 +323,7 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
     private void Forget(Subflow s)
     {
         _subflows.Remove(s.Id);
-        if (_children.Remove(s.Id, out var child))
+        if (_children is not null && _children.Remove(s.Id, out var child))
         {
             Context.Stop(child);
         }
@@ -319,7 +333,7 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
 
     private void Send(PmCommand command, int? subflowId)
     {
-        _pending[command.Correlation] = (command, subflowId);
+        (_pending ??= [])[command.Correlation] = (command, subflowId);
         _gateway.Tell(command, Self);
     }
 
@@ -338,7 +352,7 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
 
     private void HandleResult(CommandResult r)
     {
-        if (!_pending.Remove(r.Command.Correlation, out var p))
+        if (_pending is null || !_pending.Remove(r.Command.Correlation, out var p))
         {
             return;
         }
@@ -402,9 +416,9 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
             var i = diag.Info;
             s.LastSample = new SubflowSample(m.At, TimeSpan.FromTicks(i.RtoUs * 10L), i.Backoff, TimeSpan.FromTicks(i.RttUs * 10L), i.SndCwnd,
                 i.PacingRate, i.DeliveryRate, i.BytesAcked, i.BytesSent, i.BytesReceived, i.TotalRetrans, i.Unacked);
-            if (Wants(PolicyEvents.SubflowTimeout) && _children.TryGetValue(s.Id, out var child))
+            if (Wants(PolicyEvents.SubflowTimeout) && s.Phase == SubflowPhase.Established)
             {
-                child.Tell(new RtoSample(s.LastSample.Rto, i.Backoff));
+                ChildOf(s).Tell(new RtoSample(s.LastSample.Rto, i.Backoff));
             }
         }
 
@@ -492,8 +506,29 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
     {
         var s = new Subflow(++_nextSubflowId, local, remote, localId, backup, phase);
         _subflows[s.Id] = s;
-        _children[s.Id] = Context.ActorOf(SubflowActor.Props(s.Id).WithDispatcher(Context.Props.Dispatcher), $"subflow-{s.Id}");
+        if (Wants(PolicyEvents.SubflowTimeout))
+        {
+            ChildOf(s);
+        }
+
         return s;
+    }
+
+    /// <summary>
+    /// The subflow's actor, created when the subflow first needs one: for its RTO watch (when the policy listens to
+    /// timeouts) or for its re-establishment timer. An idle subflow costs no actor.
+    /// </summary>
+    private IActorRef ChildOf(Subflow s)
+    {
+        _children ??= [];
+        if (!_children.TryGetValue(s.Id, out var child))
+        {
+            var props = SubflowActor.Props(s.Id).WithDispatcher(Context.Props.Dispatcher);
+            child = Context.ActorOf(Context.Props.Mailbox is { } mailbox ? props.WithMailbox(mailbox) : props, $"subflow-{s.Id}");
+            _children[s.Id] = child;
+        }
+
+        return child;
     }
 
     private void AddInitialSubflow(Endpoint local, Endpoint remote, byte remoteId)
@@ -502,7 +537,6 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
         s.Initial = true;
         s.RemoteId = remoteId;
         s.EstablishedAt = _ctx.Now;
-        _localIds[Norm(local.Address)] = 0;
     }
 
     /// <summary>The subflow with exactly this event's 4-tuple.</summary>
@@ -533,6 +567,7 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
             return 0;
         }
 
+        _localIds ??= [];
         if (_localIds.TryGetValue(key, out var id))
         {
             return id;

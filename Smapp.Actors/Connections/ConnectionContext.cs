@@ -33,13 +33,13 @@ public sealed partial class ConnectionActor
 
         public void Reopen(Subflow subflow, TimeSpan delay)
         {
-            if (subflow.Abandoned || subflow.Phase != SubflowPhase.Closed || !actor._children.TryGetValue(subflow.Id, out var child))
+            if (subflow.Abandoned || subflow.Phase != SubflowPhase.Closed || !actor._subflows.ContainsKey(subflow.Id))
             {
                 return;
             }
 
             subflow.Phase = SubflowPhase.Pending;
-            child.Tell(new ReopenAfter(delay));
+            actor.ChildOf(subflow).Tell(new ReopenAfter(delay));
         }
 
         public void CloseSubflow(Subflow subflow)
@@ -85,7 +85,7 @@ public sealed partial class ConnectionActor
 
         public void Withdraw(LocalAddress address)
         {
-            if (actor._localIds.TryGetValue(address.Address, out var id) && id != 0)
+            if (actor._localIds is not null && actor._localIds.TryGetValue(address.Address, out var id) && id != 0)
             {
                 actor.Send(new Remove(actor.NextCorrelation(), actor._token, id, address.Address), null);
             }

@@ -14,7 +14,10 @@ using static Smapp.Actors.Gateway.GatewayProtocol;
 namespace Smapp.Actors.Connections;
 
 /// <summary>Settings of the supervisor.</summary>
-public sealed record SupervisorSettings(string? ConnectionDispatcher, bool Takeover, int MaxRestarts = 10, TimeSpan? RestartWindow = null);
+/// <param name="ConnectionDispatcher">Dispatcher of the connection actors (the event loop's in production; null: the default).</param>
+/// <param name="Takeover">Adopt the connections that exist at start.</param>
+/// <param name="Mailbox">Mailbox of the connection and subflow actors (null: Akka's default).</param>
+public sealed record SupervisorSettings(string? ConnectionDispatcher, bool Takeover, int MaxRestarts = 10, TimeSpan? RestartWindow = null, string? Mailbox = null);
 
 /// <summary>
 /// One <see cref="ConnectionActor"/> per MPTCP connection, keyed by token: created on CREATED (or found live at
@@ -132,7 +135,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
             _ => throw new ArgumentException(nameof(origin)),
         };
         var choice = _selector.Select(side, local, remote);
-        var child = Context.ActorOf(ConnectionActor.Props(token, origin, _gateway, choice, _locals, _settings.ConnectionDispatcher), $"c-{token:x8}-{++_started}");
+        var child = Context.ActorOf(ConnectionActor.Props(token, origin, _gateway, choice, _locals, _settings.ConnectionDispatcher, _settings.Mailbox), $"c-{token:x8}-{++_started}");
         Context.Watch(child);
         _byToken[token] = child;
         _byActor[child] = token;

@@ -8,24 +8,29 @@ namespace Smapp.Actors.Connections;
 /// timer (cancelled when the actor stops, e.g. because its local address went away) and watches the subflow's RTO
 /// from the samples, reporting each growth to its connection — the paper's timeout event.
 /// </summary>
-public sealed class SubflowActor : ReceiveActor, IWithTimers
+public sealed class SubflowActor : UntypedActor, IWithTimers
 {
     private const string ReopenTimer = "reopen";
     private readonly int _id;
     private TimeSpan? _lastRto;
     private byte _lastBackoff;
 
-    public SubflowActor(int id)
-    {
-        _id = id;
-        Receive<ReopenAfter>(r => Timers.StartSingleTimer(ReopenTimer, new ReopenDue(_id), r.Delay));
-        Receive<ReopenDue>(d => Context.Parent.Tell(d));
-        Receive<RtoSample>(HandleSample);
-    }
+    public SubflowActor(int id) => _id = id;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(int id) => Akka.Actor.Props.Create(() => new SubflowActor(id));
+
+    protected override void OnReceive(object message)
+    {
+        switch (message)
+        {
+            case ReopenAfter r: Timers.StartSingleTimer(ReopenTimer, new ReopenDue(_id), r.Delay); break;
+            case ReopenDue d: Context.Parent.Tell(d); break;
+            case RtoSample s: HandleSample(s); break;
+            default: Unhandled(message); break;
+        }
+    }
 
     private void HandleSample(RtoSample s)
     {

@@ -82,7 +82,7 @@ public static class DemoCommand
             var settings = SmappSettings.FromConfig(config);
             system = ActorSystem.Create("smapp-demo", ConfigurationFactory.ParseString(verbose
                 ? "akka.loglevel = INFO\nakka.stdout-loglevel = INFO"
-                : "akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING"));
+                : "akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING").WithFallback(SmappRuntime.Hocon));
             runtime = SmappRuntime.Start(system, settings, cli);
             Say("smapp running in the client namespace: policy fullmesh (one subflow per local x remote address pair)");
 

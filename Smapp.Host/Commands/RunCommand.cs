@@ -112,6 +112,7 @@ public static class RunCommand
             builder.Services.AddAkka("smapp", (akka, _) =>
             {
                 akka.AddHocon(config, HoconAddMode.Prepend);
+                akka.AddHocon(SmappRuntime.Hocon, HoconAddMode.Append);
                 akka.ConfigureLoggers(l =>
                 {
                     l.LogLevel = level switch

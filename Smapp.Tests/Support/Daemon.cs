@@ -25,7 +25,7 @@ public sealed class Daemon : IDisposable
         var config = ConfigurationFactory.ParseString(hocon)
             .WithFallback(ConfigurationFactory.ParseString("smapp { policy = fullmesh, rules = [ { side = server, policy = passive } ] }"));
         var settings = SmappSettings.FromConfig(config);
-        var system = ActorSystem.Create("smapp-test", ConfigurationFactory.ParseString("akka.loglevel = INFO\nakka.stdout-loglevel = WARNING"));
+        var system = ActorSystem.Create("smapp-test", ConfigurationFactory.ParseString("akka.loglevel = INFO\nakka.stdout-loglevel = WARNING").WithFallback(SmappRuntime.Hocon));
         try
         {
             return new Daemon(system, SmappRuntime.Start(system, settings, NetworkNamespace.Named(netns)));
