@@ -128,12 +128,15 @@ public class ConnectionLifecycleTests(ITestOutputHelper output) : ControllerTest
     }
 
     [Fact]
-    public async Task A_token_seen_again_on_created_replaces_the_old_connection()
+    public async Task A_token_seen_again_on_created_replaces_the_old_connection_and_leaves_the_others_alone()
     {
+        const uint other = 0x0e0e0e0e;
         var observer = CreateTestProbe();
         await StartSupervisorAsync(PolicySelector.Of("recording", () => new RecordingPolicy(observer)), false, Eth0);
+        Supervisor.Tell(Created(other, 39999));
+        await observer.ExpectMsgAsync<Called>(c => c.Callback == "created" && c.Token == other);
         Supervisor.Tell(Created(Token, 40000));
-        await observer.ExpectMsgAsync<Called>(c => c.Callback == "created");
+        await observer.ExpectMsgAsync<Called>(c => c.Callback == "created" && c.Token == Token);
         var first = await IdentifyAsync(ConnectionPath(Token));
         Watch(first!);
 
@@ -142,6 +145,11 @@ public class ConnectionLifecycleTests(ITestOutputHelper output) : ControllerTest
         var again = await observer.ExpectMsgAsync<Called>(c => c.Callback == "created");
         Assert.Equal((ushort)40001, again.Connection.Local.Port);
         Assert.Equal("192.0.2.1:40001", (await StateAsync(Token)).Local);
+
+        // The supervisor itself did not fail: no new subscription, and the other connection is still there.
+        Assert.Equal([Token, other], (await SupervisorStateAsync()).Tokens.Order());
+        Assert.Equal("192.0.2.1:39999", (await StateAsync(other)).Local);
+        await LocalAddresses.ExpectNoMsgAsync(Quiet);
     }
 
     [Fact]
