@@ -78,6 +78,10 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
 
     protected override void PreRestart(Exception reason, object message)
     {
+        // The new instance starts from the constructor's arguments: hand it what must outlive this one. It is
+        // handled before the kernel's answer to the rebuild's dump, which is only asked for after this.
+        Self.Tell(new Carried(_restarts, _locals));
+
         // Children (and their timers) stop; the policy instance is dropped with the old state.
         base.PreRestart(reason, message);
     }
@@ -120,13 +124,29 @@ public sealed partial class ConnectionActor : ReceiveActor, IWithTimers, IWithUn
             }
 
             _policy = _choice.Create();
-            Adopt(conn, d.Subflows.Where(s => s.Token == _token).ToList(), _info?.Side ?? Side.Client);
+            Adopt(conn, d.Subflows.Where(s => s.Token == _token).ToList(), _info?.Side ?? OriginSide);
             Become(Active);
             Stash.UnstashAll();
+        });
+        Receive<Carried>(c =>
+        {
+            _restarts = c.Restarts + 1;
+            _locals = c.Locals;
         });
         Receive<GetState>(_ => Sender.Tell(State()));
         ReceiveAny(_ => Stash.Stash());
     }
+
+    /// <summary>What a restarted instance keeps from the failed one (its own fields start over).</summary>
+    private sealed record Carried(int Restarts, ImmutableList<LocalAddress> Locals);
+
+    /// <summary>The side as the connection was first learned of; a restarted instance has no <see cref="_info"/> yet.</summary>
+    private Side OriginSide => _origin switch
+    {
+        FromKernel k => k.Side,
+        FromEvent { Event.ServerSide: true } => Side.Server,
+        _ => Side.Client,
+    };
 
     // --- start ---------------------------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
     private readonly HashSet<uint> _lookingUp = [];
     private ImmutableList<LocalAddress> _locals = [];
     private long _nextRequest = 16;
+    private long _generation;
     private (int Count, TimeSpan Interval) _demand;
 
     public ConnectionSupervisor(IActorRef gateway, IActorRef localAddresses, IActorRef? sampler, PolicySelector selector, SupervisorSettings settings)
@@ -139,7 +140,14 @@ public sealed class ConnectionSupervisor : ReceiveActor
             _ => throw new ArgumentException(nameof(origin)),
         };
         var choice = _selector.Select(side, local, remote);
-        var child = Context.ActorOf(ConnectionActor.Props(token, origin, _gateway, choice, _locals, _settings.ConnectionDispatcher), $"c-{token:x8}");
+        // A replaced connection's actor keeps its name until it has stopped: its successor takes another one.
+        var name = $"c-{token:x8}";
+        if (!Context.Child(name).IsNobody())
+        {
+            name = $"{name}-{++_generation}";
+        }
+
+        var child = Context.ActorOf(ConnectionActor.Props(token, origin, _gateway, choice, _locals, _settings.ConnectionDispatcher), name);
         Context.Watch(child);
         _byToken[token] = child;
         _byActor[child] = token;
