@@ -92,6 +92,40 @@ public class ConnectionLifecycleTests(ITestOutputHelper output) : ControllerTest
     }
 
     [Fact]
+    public async Task A_policy_timer_fires_on_virtual_time_until_the_policy_cancels_it()
+    {
+        var observer = CreateTestProbe();
+        var ticks = 0;
+        var selector = PolicySelector.Of("timed", () => new RecordingPolicy(observer, (callback, ctx, _) =>
+        {
+            if (callback == "established")
+            {
+                ctx.StartTimer("probe", TimeSpan.FromMilliseconds(500), repeat: true);
+            }
+            else if (callback == "timer" && ++ticks == 2)
+            {
+                ctx.CancelTimer("probe");
+            }
+        }));
+        await StartSupervisorAsync(selector, false, Eth0);
+        Supervisor.Tell(Created(Token));
+        Supervisor.Tell(Established(Token));
+        await observer.FishForMessageAsync<Called>(c => c.Callback == "established");
+        await StateAsync(Token);
+
+        Advance(499);
+        await observer.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(20));
+        Advance(1);
+        Assert.Equal("probe", (await observer.ExpectMsgAsync<Called>(c => c.Callback == "timer")).Argument);
+        Advance(500);
+        await observer.ExpectMsgAsync<Called>(c => c.Callback == "timer");
+        await StateAsync(Token);
+
+        Advance(TimeSpan.FromSeconds(5));
+        await observer.ExpectNoMsgAsync(Quiet);
+    }
+
+    [Fact]
     public async Task Two_thousand_connections_each_get_exactly_their_own_events()
     {
         const int count = 2_000;

@@ -150,6 +150,32 @@ public class FullmeshScenarioTests(ITestOutputHelper output) : ControllerTestKit
     }
 
     [Fact]
+    public async Task A_subflow_abandoned_while_connecting_is_destroyed_once_the_kernel_reports_it()
+    {
+        var (create, connection) = await EstablishAsync();
+        Reply(connection, create);
+
+        // The address goes away while the create is in flight: nothing to destroy yet, the kernel has not picked a port.
+        Supervisor.Tell(new LocalAddressesProtocol.Removed(Wlan0, [Eth0, Eth0V6]));
+        await SettleAsync(Token);
+        await Gateway.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(20));
+
+        Supervisor.Tell(SubEstablished(Token, Local2, 50001));
+        var (destroy, _) = await ExpectCommandAsync<DestroySubflow>();
+        Assert.Equal(Local2, destroy.Local.Address);
+        Assert.Equal((ushort)50001, destroy.Local.Port);
+        Assert.Equal(Remote1, destroy.Remote.Address);
+        Assert.Equal((ushort)443, destroy.Remote.Port);
+        Reply(connection, destroy);
+
+        // Once closed it is forgotten and never re-opened.
+        Supervisor.Tell(SubClosed(Token, Local2, 50001, 0));
+        Assert.Single((await SettleAsync(Token)).Subflows);
+        Advance(TimeSpan.FromMinutes(5));
+        await Gateway.ExpectNoMsgAsync(Quiet);
+    }
+
+    [Fact]
     public async Task A_refused_subflow_create_reaches_the_policy_as_a_command_result_and_a_close()
     {
         var observer = CreateTestProbe();

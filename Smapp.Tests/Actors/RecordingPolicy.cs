@@ -48,6 +48,8 @@ public class RecordingPolicy(IActorRef observer, Action<string, IConnectionConte
     public override void OnLocalAddressRemoved(IConnectionContext ctx, LocalAddress address) => Record("local_removed", ctx, address);
 
     public override void OnCommandResult(IConnectionContext ctx, CommandOutcome outcome) => Record("command_result", ctx, outcome);
+
+    public override void OnTimer(IConnectionContext ctx, string key) => Record("timer", ctx, key);
 }
 
 /// <summary>The recording policy that also wants samples and RTO timeouts, every 100 ms.</summary>
