@@ -84,13 +84,27 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
 
     protected override void PreRestart(Exception reason, object message)
     {
+        // The new instance starts from the constructor's arguments: hand it what must outlive this one. It is
+        // handled before the kernel's answer to the rebuild's dump, which is only asked for after this.
+        Self.Tell(new Carried(_restarts, _locals));
+
         // Children (and their timers) stop; the policy instance is dropped with the old state.
         base.PreRestart(reason, message);
     }
 
+    /// <summary>What a restarted instance keeps from the failed one (its own fields start over).</summary>
+    private sealed record Carried(int Restarts, ImmutableList<LocalAddress> Locals);
+
+    /// <summary>The side as the connection was first learned of; a restarted instance has no <see cref="_info"/> yet.</summary>
+    private Side OriginSide => _origin switch
+    {
+        FromKernel k => k.Side,
+        FromEvent { Event.ServerSide: true } => Side.Server,
+        _ => Side.Client,
+    };
+
     protected override void PostRestart(Exception reason)
     {
-        _restarts++;
         _log.Warning("connection {Token:x8}: policy {Policy} failed ({Reason}); restarting it with state rebuilt from the kernel", _token, _choice.Name, reason.Message);
         BecomeStacked(Rebuilding);
         _gateway.Tell(new DumpConnections(0, _token));
@@ -132,9 +146,13 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
                 }
 
                 _policy = _choice.Create();
-                Adopt(conn, d.Subflows.Where(s => s.Token == _token).ToList(), _info?.Side ?? Side.Client);
+                Adopt(conn, d.Subflows.Where(s => s.Token == _token).ToList(), _info?.Side ?? OriginSide);
                 UnbecomeStacked();
                 Stash.UnstashAll();
+                break;
+            case Carried c:
+                _restarts = c.Restarts + 1;
+                _locals = c.Locals;
                 break;
             case GetState:
                 Sender.Tell(State());

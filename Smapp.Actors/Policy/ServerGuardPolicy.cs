@@ -11,27 +11,38 @@ public sealed class ServerGuardPolicy(int maxSubflows, bool onePerAddress) : Sub
 
     public override void OnEstablished(IConnectionContext ctx)
     {
-        // Taken over at start: enforce on what is already there, keeping the oldest.
-        foreach (var s in ctx.Subflows.Where(s => s.Phase == SubflowPhase.Established && !s.Initial).OrderBy(s => s.EstablishedAt).ToList())
+        // Taken over at start: enforce on what is already there, keeping the oldest. Each subflow is checked
+        // against the initial one and the older ones kept so far, never against younger ones.
+        var kept = ctx.Subflows.Where(s => s.Phase == SubflowPhase.Established && !s.Abandoned && s.Initial).ToList();
+        foreach (var s in ctx.Subflows.Where(s => s.Phase == SubflowPhase.Established && !s.Abandoned && !s.Initial).OrderBy(s => s.EstablishedAt).ThenBy(s => s.Id).ToList())
         {
-            Check(ctx, s);
+            if (Check(ctx, s, kept))
+            {
+                kept.Add(s);
+            }
         }
     }
 
-    public override void OnSubflowEstablished(IConnectionContext ctx, Subflow subflow) => Check(ctx, subflow);
+    public override void OnSubflowEstablished(IConnectionContext ctx, Subflow subflow) =>
+        Check(ctx, subflow, ctx.Subflows.Where(s => s.Phase == SubflowPhase.Established && !s.Abandoned && s.Id != subflow.Id).ToList());
 
-    private void Check(IConnectionContext ctx, Subflow subflow)
+    /// <summary>Closes <paramref name="subflow"/> if it breaks a rule next to <paramref name="others"/>; true when it stays.</summary>
+    private bool Check(IConnectionContext ctx, Subflow subflow, IReadOnlyList<Subflow> others)
     {
-        var others = ctx.Subflows.Where(s => s.Phase == SubflowPhase.Established && !s.Abandoned && s.Id != subflow.Id).ToList();
         if (onePerAddress && others.Any(s => FullmeshPolicy.SameAddress(s.Remote.Address, subflow.Remote.Address)))
         {
             ctx.Log("refuse", $"subflow {subflow}: {subflow.Remote.Address} already has a subflow on this connection");
             ctx.CloseSubflow(subflow);
+            return false;
         }
-        else if (others.Count + 1 > maxSubflows)
+
+        if (others.Count + 1 > maxSubflows)
         {
             ctx.Log("refuse", $"subflow {subflow}: the connection already has {others.Count} subflows, the most allowed is {maxSubflows}");
             ctx.CloseSubflow(subflow);
+            return false;
         }
+
+        return true;
     }
 }

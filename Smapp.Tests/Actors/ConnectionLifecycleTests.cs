@@ -1,0 +1,200 @@
+using Akka.Actor;
+using Smapp.Actors.Configuration;
+using Smapp.Actors.Connections;
+using Smapp.Actors.Policy;
+using Xunit.Abstractions;
+
+namespace Smapp.Tests.Actors;
+
+/// <summary>One connection actor per token, one subflow actor per subflow; routing by token.</summary>
+public class ConnectionLifecycleTests(ITestOutputHelper output) : ControllerTestKit(output)
+{
+    private const uint Token = 0x0a0b0c0d;
+
+    [Fact]
+    public async Task A_connection_actor_is_created_on_created_and_stopped_on_closed()
+    {
+        await StartSupervisorAsync(PolicySelector.Defaults("passive"), false, Eth0);
+        Assert.Empty((await SupervisorStateAsync()).Tokens);
+
+        Supervisor.Tell(Created(Token));
+        Assert.Equal([Token], (await SupervisorStateAsync()).Tokens);
+        var state = await StateAsync(Token);
+        Assert.Equal(Token, state.Token);
+        Assert.Equal(Side.Client, state.Side);
+        Assert.Equal("192.0.2.1:40000", state.Local);
+        Assert.Equal("203.0.113.1:443", state.Remote);
+        Assert.Equal("passive", state.Policy);
+        Assert.False(state.Established);
+        Assert.False(state.TakenOver);
+        var initial = Assert.Single(state.Subflows);
+        Assert.True(initial.Initial);
+
+        var connection = await IdentifyAsync(ConnectionPath(Token));
+        Assert.NotNull(connection);
+        Watch(connection);
+
+        Supervisor.Tell(Established(Token));
+        Assert.True((await StateAsync(Token)).Established);
+
+        Supervisor.Tell(Closed(Token));
+        await ExpectTerminatedAsync(connection);
+        Assert.Empty((await SupervisorStateAsync()).Tokens);
+
+        var probe = CreateTestProbe();
+        Supervisor.Tell(new ConnectionSupervisor.ToConnection(Token, ConnectionProtocol.GetState.Instance), probe);
+        var failure = await probe.ExpectMsgAsync<Status.Failure>();
+        Assert.IsType<KeyNotFoundException>(failure.Cause);
+    }
+
+    [Fact]
+    public async Task A_server_side_created_event_makes_a_server_side_connection_with_the_rule_chosen_policy()
+    {
+        var selector = PolicySelector.Defaults("fullmesh", new PolicyRule("servers", Side.Server, null, null, null, "server-guard"));
+        await StartSupervisorAsync(selector, false, Eth0);
+        Supervisor.Tell(Created(Token, localPort: 443, server: true, remote: System.Net.IPAddress.Parse("203.0.113.9"), remotePort: 50000));
+        var state = await StateAsync(Token);
+        Assert.Equal(Side.Server, state.Side);
+        Assert.Equal("server-guard", state.Policy);
+        Assert.Equal("servers", state.Rule);
+    }
+
+    [Fact]
+    public async Task Each_subflow_has_its_own_subflow_actor_which_stops_when_the_subflow_is_gone()
+    {
+        await StartSupervisorAsync(PolicySelector.Defaults("fullmesh"), false, Eth0, Wlan0);
+        Supervisor.Tell(Created(Token));
+        Supervisor.Tell(Established(Token));
+        var (create, connection) = await ExpectCommandAsync<Smapp.Actors.Gateway.GatewayProtocol.CreateSubflow>();
+        Reply(connection, create);
+        Supervisor.Tell(SubEstablished(Token, Local2, 50001));
+
+        var state = await StateAsync(Token);
+        Assert.Equal(2, state.Subflows.Count);
+        Assert.Equal([SubflowPhase.Established, SubflowPhase.Established], state.Subflows.Select(s => s.Phase));
+        Assert.Equal("198.51.100.1:50001", state.Subflows[1].Local);
+        foreach (var s in state.Subflows)
+        {
+            Assert.NotNull(await IdentifyAsync(SubflowPath(Token, s.Id)));
+        }
+
+        var second = await IdentifyAsync(SubflowPath(Token, state.Subflows[1].Id));
+        Watch(second!);
+
+        // The local address goes away: fullmesh closes the subflow and its actor stops with it.
+        Supervisor.Tell(new Smapp.Actors.Local.LocalAddressesProtocol.Removed(Wlan0, [Eth0]));
+        var (destroy, _) = await ExpectCommandAsync<Smapp.Actors.Gateway.GatewayProtocol.DestroySubflow>();
+        Assert.Equal(Local2, destroy.Local.Address);
+        Assert.Equal((ushort)50001, destroy.Local.Port);
+        Supervisor.Tell(SubClosed(Token, Local2, 50001, 0));
+        await ExpectTerminatedAsync(second!);
+        Assert.Single((await StateAsync(Token)).Subflows);
+    }
+
+    [Fact]
+    public async Task A_policy_timer_fires_on_virtual_time_until_the_policy_cancels_it()
+    {
+        var observer = CreateTestProbe();
+        var ticks = 0;
+        var selector = PolicySelector.Of("timed", () => new RecordingPolicy(observer, (callback, ctx, _) =>
+        {
+            if (callback == "established")
+            {
+                ctx.StartTimer("probe", TimeSpan.FromMilliseconds(500), repeat: true);
+            }
+            else if (callback == "timer" && ++ticks == 2)
+            {
+                ctx.CancelTimer("probe");
+            }
+        }));
+        await StartSupervisorAsync(selector, false, Eth0);
+        Supervisor.Tell(Created(Token));
+        Supervisor.Tell(Established(Token));
+        await observer.FishForMessageAsync<Called>(c => c.Callback == "established");
+        await StateAsync(Token);
+
+        Advance(499);
+        await observer.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(20));
+        Advance(1);
+        Assert.Equal("probe", (await observer.ExpectMsgAsync<Called>(c => c.Callback == "timer")).Argument);
+        Advance(500);
+        await observer.ExpectMsgAsync<Called>(c => c.Callback == "timer");
+        await StateAsync(Token);
+
+        Advance(TimeSpan.FromSeconds(5));
+        await observer.ExpectNoMsgAsync(Quiet);
+    }
+
+    [Fact]
+    public async Task Two_thousand_connections_each_get_exactly_their_own_events()
+    {
+        const int count = 2_000;
+        var observer = CreateTestProbe();
+        await StartSupervisorAsync(PolicySelector.Of("recording", () => new RecordingPolicy(observer)), false, Eth0);
+
+        static uint TokenOf(int i) => 0x10000000u + (uint)(i * 7919);
+        static ushort PortOf(int i) => (ushort)(20000 + i);
+        for (var i = 0; i < count; i++)
+        {
+            Supervisor.Tell(Created(TokenOf(i), PortOf(i)));
+        }
+
+        for (var i = count - 1; i >= 0; i--)
+        {
+            Supervisor.Tell(Established(TokenOf(i), PortOf(i)));
+        }
+
+        var calls = (await observer.ReceiveNAsync(2 * count, TimeSpan.FromSeconds(30)).ToListAsync()).Cast<Called>().ToList();
+        await observer.ExpectNoMsgAsync(Quiet);
+
+        var byToken = calls.GroupBy(c => c.Token).ToDictionary(g => g.Key, g => g.ToList());
+        Assert.Equal(count, byToken.Count);
+        for (var i = 0; i < count; i++)
+        {
+            var mine = byToken[TokenOf(i)];
+            Assert.Equal(["created", "established"], mine.Select(c => c.Callback));
+            Assert.All(mine, c => Assert.Equal(PortOf(i), c.Connection.Local.Port));
+        }
+
+        var tokens = (await SupervisorStateAsync()).Tokens;
+        Assert.Equal(count, tokens.Count);
+        Assert.Equal(Enumerable.Range(0, count).Select(TokenOf).Order(), tokens.Order());
+    }
+
+    [Fact]
+    public async Task A_token_seen_again_on_created_replaces_the_old_connection_and_leaves_the_others_alone()
+    {
+        const uint other = 0x0e0e0e0e;
+        var observer = CreateTestProbe();
+        await StartSupervisorAsync(PolicySelector.Of("recording", () => new RecordingPolicy(observer)), false, Eth0);
+        Supervisor.Tell(Created(other, 39999));
+        await observer.ExpectMsgAsync<Called>(c => c.Callback == "created" && c.Token == other);
+        Supervisor.Tell(Created(Token, 40000));
+        await observer.ExpectMsgAsync<Called>(c => c.Callback == "created" && c.Token == Token);
+        var first = await IdentifyAsync(ConnectionPath(Token));
+        Watch(first!);
+
+        Supervisor.Tell(Created(Token, 40001));
+        await ExpectTerminatedAsync(first!);
+        var again = await observer.ExpectMsgAsync<Called>(c => c.Callback == "created");
+        Assert.Equal((ushort)40001, again.Connection.Local.Port);
+        Assert.Equal("192.0.2.1:40001", (await StateAsync(Token)).Local);
+
+        // The supervisor itself did not fail: no new subscription, and the other connection is still there.
+        Assert.Equal([Token, other], (await SupervisorStateAsync()).Tokens.Order());
+        Assert.Equal("192.0.2.1:39999", (await StateAsync(other)).Local);
+        await LocalAddresses.ExpectNoMsgAsync(Quiet);
+    }
+
+    [Fact]
+    public async Task An_event_for_an_unknown_connection_asks_the_kernel_about_it_once()
+    {
+        await StartSupervisorAsync(PolicySelector.Defaults("passive"), false, Eth0);
+        Supervisor.Tell(SubEstablished(Token, Local2, 50001));
+        Supervisor.Tell(SubClosed(Token, Local2, 50001, 104));
+        var ask = await Gateway.ExpectMsgAsync<Smapp.Actors.Gateway.GatewayProtocol.DumpConnections>();
+        Assert.Equal(Token, ask.Token);
+        await Gateway.ExpectNoMsgAsync(Quiet);
+        Assert.Empty((await SupervisorStateAsync()).Tokens);
+    }
+}
