@@ -37,6 +37,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
     private readonly Dictionary<IActorRef, uint> _byActor = [];
     private readonly Dictionary<uint, TimeSpan> _sampling = [];
     private readonly HashSet<uint> _lookingUp = [];
+    private readonly HashSet<uint> _fromKernel = [];
     private ImmutableList<LocalAddress> _locals = [];
     private long _nextRequest = 16;
     private long _started;
@@ -101,7 +102,16 @@ public sealed class ConnectionSupervisor : ReceiveActor
 
         if (_byToken.TryGetValue(token, out var child))
         {
-            // Also CREATED for a connection the start-up dump already found: the dump raced with the event.
+            if (ev.Type == MptcpEventType.Created && !_fromKernel.Contains(token))
+            {
+                // A token seen again on CREATED: the old connection's CLOSED was lost. (CREATED for a connection
+                // a sock_diag dump found first is the dump racing with the event: that one is forwarded.)
+                Forget(child);
+                Context.Stop(child);
+                Start(token, new FromEvent(ev), Side(ev));
+                return;
+            }
+
             child.Tell(ev);
             return;
         }
@@ -135,7 +145,23 @@ public sealed class ConnectionSupervisor : ReceiveActor
             _ => throw new ArgumentException(nameof(origin)),
         };
         var choice = _selector.Select(side, local, remote);
-        var child = Context.ActorOf(ConnectionActor.Props(token, origin, _gateway, choice, _locals, _settings.ConnectionDispatcher, _settings.Mailbox), $"c-{token:x8}-{++_started}");
+        // A replaced connection's actor keeps its name until it has stopped: its successor takes another one.
+        var name = $"c-{token:x8}";
+        if (!Context.Child(name).IsNobody())
+        {
+            name = $"{name}-{++_started}";
+        }
+
+        var child = Context.ActorOf(ConnectionActor.Props(token, origin, _gateway, choice, _locals, _settings.ConnectionDispatcher, _settings.Mailbox), name);
+        if (origin is FromKernel)
+        {
+            _fromKernel.Add(token);
+        }
+        else
+        {
+            _fromKernel.Remove(token);
+        }
+
         Context.Watch(child);
         _byToken[token] = child;
         _byActor[child] = token;
@@ -148,9 +174,10 @@ public sealed class ConnectionSupervisor : ReceiveActor
 
     private void Forget(IActorRef child)
     {
-        if (_byActor.Remove(child, out var token))
+        if (_byActor.Remove(child, out var token) && _byToken.TryGetValue(token, out var current) && current.Equals(child))
         {
             _byToken.Remove(token);
+            _fromKernel.Remove(token);
             if (_sampling.Remove(token))
             {
                 UpdateDemand();

@@ -59,10 +59,28 @@ public class ConnectionLifecycleTests(ITestOutputHelper output) : ControllerTest
         Assert.Equal("servers", state.Rule);
     }
 
+    /// <summary>fullmesh, also watching RTOs: subflow actors are then made for every subflow up front.</summary>
+    private sealed class WatchingFullmesh : SubflowPolicy
+    {
+        private readonly FullmeshPolicy _inner = new();
+
+        public override string Name => "watching-fullmesh";
+
+        public override void OnEstablished(IConnectionContext ctx) => _inner.OnEstablished(ctx);
+
+        public override void OnLocalAddressRemoved(IConnectionContext ctx, LocalAddress address) => _inner.OnLocalAddressRemoved(ctx, address);
+
+        public override void OnSubflowClosed(IConnectionContext ctx, Subflow subflow, CloseReason reason) => _inner.OnSubflowClosed(ctx, subflow, reason);
+
+        public override void OnSubflowTimeout(IConnectionContext ctx, Subflow subflow, TimeSpan rto)
+        {
+        }
+    }
+
     [Fact]
     public async Task Each_subflow_has_its_own_subflow_actor_which_stops_when_the_subflow_is_gone()
     {
-        await StartSupervisorAsync(PolicySelector.Defaults("fullmesh"), false, Eth0, Wlan0);
+        await StartSupervisorAsync(PolicySelector.Of("watching-fullmesh", () => new WatchingFullmesh()), false, Eth0, Wlan0);
         Supervisor.Tell(Created(Token));
         Supervisor.Tell(Established(Token));
         var (create, connection) = await ExpectCommandAsync<Smapp.Actors.Gateway.GatewayProtocol.CreateSubflow>();
@@ -89,6 +107,28 @@ public class ConnectionLifecycleTests(ITestOutputHelper output) : ControllerTest
         Supervisor.Tell(SubClosed(Token, Local2, 50001, 0));
         await ExpectTerminatedAsync(second!);
         Assert.Single((await StateAsync(Token)).Subflows);
+    }
+
+    [Fact]
+    public async Task An_idle_subflow_costs_no_actor_until_it_needs_a_timer()
+    {
+        await StartSupervisorAsync(PolicySelector.Defaults("fullmesh"), false, Eth0, Wlan0);
+        Supervisor.Tell(Created(Token));
+        Supervisor.Tell(Established(Token));
+        var (create, connection) = await ExpectCommandAsync<Smapp.Actors.Gateway.GatewayProtocol.CreateSubflow>();
+        Reply(connection, create);
+        Supervisor.Tell(SubEstablished(Token, Local2, 50001));
+        var state = await StateAsync(Token);
+        Assert.Equal(2, state.Subflows.Count);
+        foreach (var s in state.Subflows)
+        {
+            Assert.Null(await IdentifyAsync(SubflowPath(Token, s.Id)));
+        }
+
+        // A reset: fullmesh re-opens it after a backoff, and that timer lives in the subflow's actor.
+        Supervisor.Tell(SubClosed(Token, Local2, 50001, 104));
+        var pending = (await StateAsync(Token)).Subflows.Single(s => s.Phase == SubflowPhase.Pending);
+        Assert.NotNull(await IdentifyAsync(SubflowPath(Token, pending.Id)));
     }
 
     [Fact]
