@@ -121,7 +121,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
             case ReopenDue d: HandleReopenDue(d); break;
             case RtoGrew g: HandleRtoGrew(g); break;
             case Samples s: HandleSamples(s); break;
-            case PolicyTimer t: Call(PolicyEvents.Timer, () => _policy.OnTimer(_ctx, t.Key)); break;
+            case PolicyTimer t: if (Wants(PolicyEvents.Timer)) { _policy.OnTimer(_ctx, t.Key); } break;
             case LocalAddressesChanged c: HandleLocalAddresses(c); break;
             case Resync r: HandleResync(r); break;
             case GetState: Sender.Tell(State()); break;
@@ -209,7 +209,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
 
         _established = true;
         _log.Info("connection {Connection} taken over with {Count} subflows; policy {Policy} ({Rule})", _info, subflows.Count, _choice.Name, _choice.Rule);
-        Call(PolicyEvents.Established, () => _policy.OnEstablished(_ctx));
+        if (Wants(PolicyEvents.Established)) { _policy.OnEstablished(_ctx); }
     }
 
     // --- kernel events -------------------------------------------------------------------------------------
@@ -219,7 +219,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
         switch (ev.Type)
         {
             case MptcpEventType.Created when !_established:
-                Call(PolicyEvents.Created, () => _policy.OnCreated(_ctx));
+                if (Wants(PolicyEvents.Created)) { _policy.OnCreated(_ctx); }
                 break;
             case MptcpEventType.Established:
                 if (_established)
@@ -234,24 +234,24 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
                 }
 
                 _log.Info("connection {Connection} established; policy {Policy} ({Rule})", _info, _choice.Name, _choice.Rule);
-                Call(PolicyEvents.Established, () => _policy.OnEstablished(_ctx));
+                if (Wants(PolicyEvents.Established)) { _policy.OnEstablished(_ctx); }
                 break;
             case MptcpEventType.Closed:
-                Call(PolicyEvents.Closed, () => _policy.OnClosed(_ctx));
+                if (Wants(PolicyEvents.Closed)) { _policy.OnClosed(_ctx); }
                 Context.Stop(Self);
                 break;
             case MptcpEventType.Announced when ev.DestinationAddress is not null && ev.RemoteId is { } id:
                 var announced = new RemoteAddress(ev.DestinationAddress, ev.DestinationPort, id);
                 _remotes.RemoveAll(r => r.Id == id);
                 _remotes.Add(announced);
-                Call(PolicyEvents.Announced, () => _policy.OnAnnounced(_ctx, announced));
+                if (Wants(PolicyEvents.Announced)) { _policy.OnAnnounced(_ctx, announced); }
                 break;
             case MptcpEventType.Removed when ev.RemoteId is { } rid:
                 var gone = _remotes.FirstOrDefault(r => r.Id == rid);
                 if (gone is not null)
                 {
                     _remotes.Remove(gone);
-                    Call(PolicyEvents.Removed, () => _policy.OnRemoved(_ctx, gone));
+                    if (Wants(PolicyEvents.Removed)) { _policy.OnRemoved(_ctx, gone); }
                 }
 
                 break;
@@ -265,7 +265,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
                 if (Find(ev) is { } prio)
                 {
                     prio.Backup = ev.Backup ?? prio.Backup;
-                    Call(PolicyEvents.SubflowPriority, () => _policy.OnSubflowPriority(_ctx, prio));
+                    if (Wants(PolicyEvents.SubflowPriority)) { _policy.OnSubflowPriority(_ctx, prio); }
                 }
 
                 break;
@@ -276,9 +276,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
     {
         var local = EndpointOf(ev.SourceAddress, ev.SourcePort);
         var remote = EndpointOf(ev.DestinationAddress, ev.DestinationPort);
-        var s = Find(ev) ?? _subflows.Values
-            .Where(x => x.Phase == SubflowPhase.Connecting && x.Local.Port == 0 && Same(x.Local.Address, local.Address) && SameEndpoint(x.Remote, remote))
-            .OrderBy(x => x.Id).FirstOrDefault();
+        var s = Find(ev) ?? FindConnecting(local.Address, remote);
         if (s is null)
         {
             s = NewSubflow(local, remote, ev.LocalId ?? 0, ev.Backup ?? false, SubflowPhase.Established);
@@ -304,15 +302,13 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
             return;
         }
 
-        Call(PolicyEvents.SubflowEstablished, () => _policy.OnSubflowEstablished(_ctx, s));
+        if (Wants(PolicyEvents.SubflowEstablished)) { _policy.OnSubflowEstablished(_ctx, s); }
     }
 
     private void HandleSubClosed(MptcpEvent ev)
     {
         var remote = EndpointOf(ev.DestinationAddress, ev.DestinationPort);
-        var s = Find(ev) ?? _subflows.Values
-            .Where(x => x.Phase == SubflowPhase.Connecting && ev.SourceAddress is not null && Same(x.Local.Address, ev.SourceAddress) && SameEndpoint(x.Remote, remote))
-            .OrderBy(x => x.Id).FirstOrDefault();
+        var s = Find(ev) ?? (ev.SourceAddress is null ? null : FindConnecting(ev.SourceAddress, remote));
         if (s is null)
         {
             return;
@@ -329,7 +325,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
         s.LastClose = reason;
         if (!s.Abandoned)
         {
-            Call(PolicyEvents.SubflowClosed, () => _policy.OnSubflowClosed(_ctx, s, reason));
+            if (Wants(PolicyEvents.SubflowClosed)) { _policy.OnSubflowClosed(_ctx, s, reason); }
         }
 
         if (s.Phase != SubflowPhase.Pending)
@@ -382,7 +378,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
             _log.Info("connection {Token:x8}: {Command} refused: {Errno} {Message}", _token, r.Command.Name, Smapp.Netlink.Native.Errno.Name(r.Errno), r.Message);
         }
 
-        Call(PolicyEvents.CommandResult, () => _policy.OnCommandResult(_ctx, outcome));
+        if (Wants(PolicyEvents.CommandResult)) { _policy.OnCommandResult(_ctx, outcome); }
         if (s is null || r.Success && r.Command is not SetBackup)
         {
             return;
@@ -440,14 +436,14 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
             }
         }
 
-        Call(PolicyEvents.Sample, () => _policy.OnSample(_ctx));
+        if (Wants(PolicyEvents.Sample)) { _policy.OnSample(_ctx); }
     }
 
     private void HandleRtoGrew(RtoGrew g)
     {
         if (_subflows.GetValueOrDefault(g.SubflowId) is { Phase: SubflowPhase.Established } s)
         {
-            Call(PolicyEvents.SubflowTimeout, () => _policy.OnSubflowTimeout(_ctx, s, g.Rto));
+            if (Wants(PolicyEvents.SubflowTimeout)) { _policy.OnSubflowTimeout(_ctx, s, g.Rto); }
         }
     }
 
@@ -457,7 +453,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
         _locals = c.All;
         foreach (var gone in before.Where(o => !c.All.Any(n => n.Address.Equals(o.Address))))
         {
-            Call(PolicyEvents.LocalAddressRemoved, () => _policy.OnLocalAddressRemoved(_ctx, gone));
+            if (Wants(PolicyEvents.LocalAddressRemoved)) { _policy.OnLocalAddressRemoved(_ctx, gone); }
 
             // Whatever the policy did, nothing waits to re-open from an address that is gone.
             foreach (var s in _subflows.Values.Where(s => s.Phase is SubflowPhase.Pending or SubflowPhase.Closed && s.Local.Address.Equals(gone.Address)).ToList())
@@ -475,7 +471,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
 
         foreach (var added in c.All.Where(n => !before.Any(o => o.Address.Equals(n.Address))))
         {
-            Call(PolicyEvents.LocalAddressAdded, () => _policy.OnLocalAddressAdded(_ctx, added));
+            if (Wants(PolicyEvents.LocalAddressAdded)) { _policy.OnLocalAddressAdded(_ctx, added); }
         }
     }
 
@@ -483,7 +479,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
     {
         if (r.Connection is null)
         {
-            Call(PolicyEvents.Closed, () => _policy.OnClosed(_ctx));
+            if (Wants(PolicyEvents.Closed)) { _policy.OnClosed(_ctx); }
             Context.Stop(Self);
             return;
         }
@@ -505,20 +501,13 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
             {
                 var s = NewSubflow(new Endpoint(d.Id.Source, d.Id.SourcePort), new Endpoint(d.Id.Destination, d.Id.DestinationPort), d.LocalId, d.BackupLocal, SubflowPhase.Established);
                 s.EstablishedAt = _ctx.Now;
-                Call(PolicyEvents.SubflowEstablished, () => _policy.OnSubflowEstablished(_ctx, s));
+                if (Wants(PolicyEvents.SubflowEstablished)) { _policy.OnSubflowEstablished(_ctx, s); }
             }
         }
     }
 
     // --- helpers -------------------------------------------------------------------------------------------
 
-    private void Call(PolicyEvents e, Action callback)
-    {
-        if (Wants(e))
-        {
-            callback();
-        }
-    }
 
     private Subflow NewSubflow(Endpoint local, Endpoint remote, byte localId, bool backup, SubflowPhase phase)
     {
@@ -555,6 +544,21 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
         s.Initial = true;
         s.RemoteId = remoteId;
         s.EstablishedAt = _ctx.Now;
+    }
+
+    /// <summary>The oldest subflow we asked the kernel for (port not known yet) from this address to this endpoint.</summary>
+    private Subflow? FindConnecting(IPAddress local, Endpoint remote)
+    {
+        Subflow? best = null;
+        foreach (var x in _subflows.Values)
+        {
+            if (x.Phase == SubflowPhase.Connecting && x.Local.Port == 0 && Same(x.Local.Address, local) && SameEndpoint(x.Remote, remote) && (best is null || x.Id < best.Id))
+            {
+                best = x;
+            }
+        }
+
+        return best;
     }
 
     /// <summary>The subflow with exactly this event's 4-tuple.</summary>
