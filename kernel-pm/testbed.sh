@@ -87,14 +87,15 @@ shape() {
     nsx "$ns" tc qdisc replace dev "$dev" root tbf rate "$rate" burst 32kbit latency 100ms
 }
 
-# lose NS IN_DEV OUT_DEV P: drop a fraction P of the packets the router forwards between the two devices
+# lose NS DEV P: drop a fraction P of the packets the router forwards in from DEV and out to DEV (both directions
+# of that link only)
 lose() {
-    local ns=$1 a=$2 b=$3 p=$4
+    local ns=$1 dev=$2 p=$3
     command -v iptables >/dev/null || die "--loss needs iptables (apt-get install iptables)"
-    for dev in "$a" "$b"; do
-        nsx "$ns" iptables -w -A FORWARD -i "$dev" -m statistic --mode random --probability "$p" -j DROP
+    for dir in -i -o; do
+        nsx "$ns" iptables -w -A FORWARD "$dir" "$dev" -m statistic --mode random --probability "$p" -j DROP
         if [ "$IPV6" = 1 ]; then
-            nsx "$ns" ip6tables -w -A FORWARD -i "$dev" -m statistic --mode random --probability "$p" -j DROP
+            nsx "$ns" ip6tables -w -A FORWARD "$dir" "$dev" -m statistic --mode random --probability "$p" -j DROP
         fi
     done
 }
@@ -145,9 +146,9 @@ common_ns_setup() {
 
 addr6() { [ "$IPV6" = 1 ] && ip -n "$1" -6 addr add "$2" dev "$3" nodad; return 0; }
 
-# link_conditions NS_A DEV_A NS_B DEV_B LINK ROUTER_NS ROUTER_OTHER_DEV
+# link_conditions NS_A DEV_A NS_B DEV_B LINK ROUTER_NS ROUTER_DEV: rate on both ends, loss at the router
 link_conditions() {
-    local nsa=$1 deva=$2 nsb=$3 devb=$4 link=$5 rns=$6 rdev=$7 rother=$8
+    local nsa=$1 deva=$2 nsb=$3 devb=$4 link=$5 rns=$6 rdev=$7
     if [ -n "${RATE[$link]:-}" ]; then
         shape "$nsa" "$deva" "${RATE[$link]}"
         shape "$nsb" "$devb" "${RATE[$link]}"
@@ -158,7 +159,7 @@ link_conditions() {
         nsx "$nsb" tc qdisc replace dev "$devb" root netem delay "${d}ms"
     fi
     if [ -n "${LOSS[$link]:-}" ]; then
-        lose "$rns" "$rdev" "$rother" "${LOSS[$link]}"
+        lose "$rns" "$rdev" "${LOSS[$link]}"
     fi
 }
 
@@ -202,8 +203,8 @@ up_two_path() {
         ip -n "$srv" -6 route add default via 2001:db8:3::2 dev srv
     fi
 
-    link_conditions "$cli" wifi "$rtr" wifi wifi "$rtr" wifi srv
-    link_conditions "$cli" cell "$rtr" cell cell "$rtr" cell srv
+    link_conditions "$cli" wifi "$rtr" wifi wifi "$rtr" wifi
+    link_conditions "$cli" cell "$rtr" cell cell "$rtr" cell
 
     set_pm "$cli" "$CLIENT_PM"
     set_pm "$srv" "$SERVER_PM"
@@ -250,7 +251,7 @@ up_ecmp() {
         ip -n "$rb" addr add "198.51.100.$((base + 2))/30" dev "p$n"
         fwd="$fwd nexthop via 198.51.100.$((base + 2)) dev p$n weight 1"
         back="$back nexthop via 198.51.100.$((base + 1)) dev p$n weight 1"
-        link_conditions "$ra" "p$n" "$rb" "p$n" "p$n" "$ra" "p$n" cli
+        link_conditions "$ra" "p$n" "$rb" "p$n" "p$n" "$ra" "p$n"
     done
     ip -n "$cli" route add default via 192.0.2.2 dev eth0
     ip -n "$srv" route add default via 203.0.113.2 dev srv
@@ -323,26 +324,26 @@ set_link() {
             *) die "unknown option $1" ;;
         esac
     done
-    local a b ifa ifb rns rother
+    local a b ifa ifb rns
     IPV6=0
     if ip netns list | grep -q "^$PREFIX-rtr\b"; then
-        a="$PREFIX-cli"; b="$PREFIX-rtr"; ifa=$link; ifb=$link; rns=$b; rother=srv
+        a="$PREFIX-cli"; b="$PREFIX-rtr"; ifa=$link; ifb=$link; rns=$b
         case "$link" in wifi|cell) ;; *) die "two-path has links wifi and cell" ;; esac
     else
-        a="$PREFIX-ra"; b="$PREFIX-rb"; ifa=$link; ifb=$link; rns=$a; rother=cli
+        a="$PREFIX-ra"; b="$PREFIX-rb"; ifa=$link; ifb=$link; rns=$a
         case "$link" in p1|p2|p3|p4) ;; *) die "ecmp has links p1..p4" ;; esac
     fi
-    ip -n "$rns" -6 addr show scope global | grep -q inet6 && IPV6=1
+    if ip -n "$rns" -6 addr show scope global | grep -q inet6; then IPV6=1; fi
     if [ -n "$rate" ]; then shape "$a" "$ifa" "$rate"; shape "$b" "$ifb" "$rate"; fi
     if [ -n "$loss" ]; then
         command -v iptables >/dev/null || die "--loss needs iptables"
         for tool in iptables ip6tables; do
-            nsx "$rns" "$tool" -w -S FORWARD 2>/dev/null | grep -e "-i $ifb .*statistic" -e "-i $rother .*statistic" | sed 's/^-A/-D/' | while read -r rule; do
+            nsx "$rns" "$tool" -w -S FORWARD 2>/dev/null | grep -e "-i $ifb .*statistic" -e "-o $ifb .*statistic" | sed 's/^-A/-D/' | while read -r rule; do
                 # shellcheck disable=SC2086
                 nsx "$rns" "$tool" -w $rule
-            done
+            done || true
         done
-        if [ "$loss" != 0 ]; then lose "$rns" "$ifb" "$rother" "$loss"; fi
+        if [ "$loss" != 0 ]; then lose "$rns" "$ifb" "$loss"; fi
     fi
     if [ -n "$updown" ]; then ip -n "$a" link set "$ifa" "$updown"; fi
     if [ -n "$addr" ]; then
