@@ -22,34 +22,36 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
     /// <summary>TCP_ESTABLISHED: a subflow in any other state is connecting or already closing.</summary>
     private const byte TcpEstablished = 1;
 
-    private readonly uint _token;
-    private readonly ConnectionOrigin _origin;
     private readonly IActorRef _gateway;
     private readonly PolicyChoice _choice;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Dictionary<int, Subflow> _subflows = new(2);
+    private readonly List<Subflow> _subflows = new(2);
     private readonly List<RemoteAddress> _remotes = new(1);
     private readonly PolicyContext _ctx;
 
     // Created on first use: most connections never need them, and thousands of connections add up.
     private Dictionary<int, IActorRef>? _children;
-    private Dictionary<IPAddress, byte>? _localIds;
+    private List<(IPAddress Address, byte Id)>? _localIds;
     private Dictionary<long, (PmCommand Command, int? SubflowId)>? _pending;
-    private ImmutableList<LocalAddress> _locals;
+    private ImmutableList<LocalAddress> _locals = [];
     private SubflowPolicy _policy;
     private ConnectionInfo _info = null!;
+    private uint _token;
+    private Side _side;
+    private bool _started;
     private bool _established;
     private int _nextSubflowId;
     private long _nextCorrelation;
     private int _restarts;
 
-    public ConnectionActor(uint token, ConnectionOrigin origin, IActorRef gateway, PolicyChoice choice, ImmutableList<LocalAddress> locals)
+    /// <summary>
+    /// The actor is made with what every connection of its policy shares (so that one <see cref="Akka.Actor.Props"/>
+    /// serves them all); what is its own arrives in <see cref="Init"/>, its first message.
+    /// </summary>
+    public ConnectionActor(IActorRef gateway, PolicyChoice choice)
     {
-        _token = token;
-        _origin = origin;
         _gateway = gateway;
         _choice = choice;
-        _locals = locals;
         _policy = choice.Create();
         _ctx = new PolicyContext(this);
     }
@@ -58,9 +60,10 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
 
     public IStash Stash { get; set; } = null!;
 
-    public static Props Props(uint token, ConnectionOrigin origin, IActorRef gateway, PolicyChoice choice, ImmutableList<LocalAddress> locals, string? dispatcher, string? mailbox = null)
+    /// <summary>Props shared by every connection of one policy choice; send each actor an <see cref="Init"/> first.</summary>
+    public static Props Props(IActorRef gateway, PolicyChoice choice, string? dispatcher, string? mailbox = null)
     {
-        var props = Akka.Actor.Props.Create(() => new ConnectionActor(token, origin, gateway, choice, locals));
+        var props = Akka.Actor.Props.Create(() => new ConnectionActor(gateway, choice));
         props = dispatcher is null ? props : props.WithDispatcher(dispatcher);
         return mailbox is null ? props : props.WithMailbox(mailbox);
     }
@@ -69,14 +72,19 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
 
     private bool Wants(PolicyEvents e) => (Events & e) != 0;
 
-    protected override void PreStart()
+    private void Start(Init init)
     {
-        switch (_origin)
+        _started = true;
+        _token = init.Token;
+        _locals = init.Locals;
+        switch (init.Origin)
         {
             case FromEvent { Event: var ev }:
+                _side = ev.ServerSide == true ? Side.Server : Side.Client;
                 StartFromEvent(ev);
                 break;
             case FromKernel k:
+                _side = k.Side;
                 Adopt(k.Connection, k.Subflows, k.Side);
                 break;
         }
@@ -84,36 +92,36 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
 
     protected override void PreRestart(Exception reason, object message)
     {
-        // The new instance starts from the constructor's arguments: hand it what must outlive this one. It is
-        // handled before the kernel's answer to the rebuild's dump, which is only asked for after this.
-        Self.Tell(new Carried(_restarts, _locals));
+        // The new instance starts from the constructor's arguments: hand it what must outlive this one.
+        Self.Tell(new Carried(_token, _side, _restarts, _locals, reason.Message));
 
         // Children (and their timers) stop; the policy instance is dropped with the old state.
         base.PreRestart(reason, message);
     }
 
     /// <summary>What a restarted instance keeps from the failed one (its own fields start over).</summary>
-    private sealed record Carried(int Restarts, ImmutableList<LocalAddress> Locals);
+    private sealed record Carried(uint Token, Side Side, int Restarts, ImmutableList<LocalAddress> Locals, string Reason);
 
-    /// <summary>The side as the connection was first learned of; a restarted instance has no <see cref="_info"/> yet.</summary>
-    private Side OriginSide => _origin switch
-    {
-        FromKernel k => k.Side,
-        FromEvent { Event.ServerSide: true } => Side.Server,
-        _ => Side.Client,
-    };
-
-    protected override void PostRestart(Exception reason)
-    {
-        _log.Warning("connection {Token:x8}: policy {Policy} failed ({Reason}); restarting it with state rebuilt from the kernel", _token, _choice.Name, reason.Message);
-        BecomeStacked(Rebuilding);
-        _gateway.Tell(new DumpConnections(0, _token));
-    }
+    protected override void PostRestart(Exception reason) => BecomeStacked(Rebuilding);
 
     // --- behaviours ----------------------------------------------------------------------------------------
 
     protected override void OnReceive(object message)
     {
+        if (!_started)
+        {
+            if (message is Init init)
+            {
+                Start(init);
+            }
+            else
+            {
+                Stash.Stash();
+            }
+
+            return;
+        }
+
         switch (message)
         {
             case MptcpEvent e: HandleEvent(e); break;
@@ -146,13 +154,15 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
                 }
 
                 _policy = _choice.Create();
-                Adopt(conn, d.Subflows.Where(s => s.Token == _token).ToList(), _info?.Side ?? OriginSide);
+                _started = true;
+                Adopt(conn, d.Subflows.Where(s => s.Token == _token).ToList(), _side);
                 UnbecomeStacked();
                 Stash.UnstashAll();
                 break;
             case Carried c:
-                _restarts = c.Restarts + 1;
-                _locals = c.Locals;
+                (_token, _side, _restarts, _locals) = (c.Token, c.Side, c.Restarts + 1, c.Locals);
+                _log.Warning("connection {Token:x8}: policy {Policy} failed ({Reason}); restarting it with state rebuilt from the kernel", _token, _choice.Name, c.Reason);
+                _gateway.Tell(new DumpConnections(0, _token));
                 break;
             case GetState:
                 Sender.Tell(State());
@@ -200,7 +210,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
             s.RemoteId = sf.RemoteId;
             s.Initial = sf.LocalId == 0 && sf.RemoteId == 0 && local.Equals(_info.Local);
             s.EstablishedAt = _ctx.Now;
-            (_localIds ??= [])[Norm(sf.Id.Source)] = sf.LocalId;
+            RememberLocalId(sf.Id.Source, sf.LocalId);
             if (sf.RemoteId != 0 && !_remotes.Any(r => r.Id == sf.RemoteId))
             {
                 _remotes.Add(new RemoteAddress(sf.Id.Destination, sf.Id.DestinationPort, sf.RemoteId));
@@ -282,8 +292,8 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
             s = NewSubflow(local, remote, ev.LocalId ?? 0, ev.Backup ?? false, SubflowPhase.Established);
         }
 
-        s.Local = local;
-        s.Remote = remote;
+        s.Local = local with { Address = Intern(local.Address) };
+        s.Remote = remote with { Address = Intern(remote.Address) };
         s.Phase = SubflowPhase.Established;
         s.EstablishedAt = _ctx.Now;
         s.Failures = 0;
@@ -292,7 +302,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
         s.RemoteId = ev.RemoteId ?? s.RemoteId;
         if (ev.LocalId is { } lid && ev.SourceAddress is not null)
         {
-            (_localIds ??= [])[Norm(ev.SourceAddress)] = lid;
+            RememberLocalId(ev.SourceAddress, lid);
         }
 
         if (s.Abandoned)
@@ -336,7 +346,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
 
     private void Forget(Subflow s)
     {
-        _subflows.Remove(s.Id);
+        _subflows.Remove(s);
         if (_children is not null && _children.Remove(s.Id, out var child))
         {
             Context.Stop(child);
@@ -371,7 +381,12 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
             return;
         }
 
-        var s = p.SubflowId is { } id ? _subflows.GetValueOrDefault(id) : null;
+        if (_pending.Count == 0)
+        {
+            _pending = null;
+        }
+
+        var s = p.SubflowId is { } id ? SubflowById(id) : null;
         var outcome = new CommandOutcome(r.Command.Name, r.Errno, r.Message, p.SubflowId);
         if (!r.Success)
         {
@@ -400,7 +415,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
 
     private void HandleReopenDue(ReopenDue d)
     {
-        if (_subflows.GetValueOrDefault(d.SubflowId) is not { Phase: SubflowPhase.Pending } s || s.Abandoned)
+        if (SubflowById(d.SubflowId) is not { Phase: SubflowPhase.Pending } s || s.Abandoned)
         {
             return;
         }
@@ -421,7 +436,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
     {
         foreach (var diag in m.Subflows)
         {
-            var s = _subflows.Values.FirstOrDefault(x => x.Local.Port == diag.Id.SourcePort && x.Remote.Port == diag.Id.DestinationPort && Same(x.Local.Address, diag.Id.Source));
+            var s = _subflows.FirstOrDefault(x => x.Local.Port == diag.Id.SourcePort && x.Remote.Port == diag.Id.DestinationPort && Same(x.Local.Address, diag.Id.Source));
             if (s is null)
             {
                 continue;
@@ -441,7 +456,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
 
     private void HandleRtoGrew(RtoGrew g)
     {
-        if (_subflows.GetValueOrDefault(g.SubflowId) is { Phase: SubflowPhase.Established } s)
+        if (SubflowById(g.SubflowId) is { Phase: SubflowPhase.Established } s)
         {
             if (Wants(PolicyEvents.SubflowTimeout)) { _policy.OnSubflowTimeout(_ctx, s, g.Rto); }
         }
@@ -456,7 +471,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
             if (Wants(PolicyEvents.LocalAddressRemoved)) { _policy.OnLocalAddressRemoved(_ctx, gone); }
 
             // Whatever the policy did, nothing waits to re-open from an address that is gone.
-            foreach (var s in _subflows.Values.Where(s => s.Phase is SubflowPhase.Pending or SubflowPhase.Closed && s.Local.Address.Equals(gone.Address)).ToList())
+            foreach (var s in _subflows.Where(s => s.Phase is SubflowPhase.Pending or SubflowPhase.Closed && s.Local.Address.Equals(gone.Address)).ToList())
             {
                 _log.Info("connection {Token:x8}: subflow {Subflow} abandoned: local address {Address} went away", _token, s, gone);
                 s.Abandoned = true;
@@ -486,7 +501,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
 
         // Subflows the kernel no longer has closed while events were lost.
         var live = r.Subflows.Where(d => d.TcpState == TcpEstablished).ToList();
-        foreach (var s in _subflows.Values.Where(s => s.Phase == SubflowPhase.Established).ToList())
+        foreach (var s in _subflows.Where(s => s.Phase == SubflowPhase.Established).ToList())
         {
             if (!live.Any(d => d.Id.SourcePort == s.Local.Port && d.Id.DestinationPort == s.Remote.Port && Same(d.Id.Source, s.Local.Address)))
             {
@@ -497,7 +512,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
         // Subflows the kernel has that we did not hear of.
         foreach (var d in live)
         {
-            if (!_subflows.Values.Any(s => s.Local.Port == d.Id.SourcePort && s.Remote.Port == d.Id.DestinationPort && Same(d.Id.Source, s.Local.Address)))
+            if (!_subflows.Any(s => s.Local.Port == d.Id.SourcePort && s.Remote.Port == d.Id.DestinationPort && Same(d.Id.Source, s.Local.Address)))
             {
                 var s = NewSubflow(new Endpoint(d.Id.Source, d.Id.SourcePort), new Endpoint(d.Id.Destination, d.Id.DestinationPort), d.LocalId, d.BackupLocal, SubflowPhase.Established);
                 s.EstablishedAt = _ctx.Now;
@@ -511,8 +526,8 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
 
     private Subflow NewSubflow(Endpoint local, Endpoint remote, byte localId, bool backup, SubflowPhase phase)
     {
-        var s = new Subflow(++_nextSubflowId, local, remote, localId, backup, phase);
-        _subflows[s.Id] = s;
+        var s = new Subflow(++_nextSubflowId, local with { Address = Intern(local.Address) }, remote with { Address = Intern(remote.Address) }, localId, backup, phase);
+        _subflows.Add(s);
         if (Wants(PolicyEvents.SubflowTimeout))
         {
             ChildOf(s);
@@ -546,11 +561,41 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
         s.EstablishedAt = _ctx.Now;
     }
 
+    private Subflow? SubflowById(int id)
+    {
+        foreach (var s in _subflows)
+        {
+            if (s.Id == id)
+            {
+                return s;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The same address object as one the connection already holds, so that subflows share it.</summary>
+    private IPAddress Intern(IPAddress a)
+    {
+        if (_info is not null)
+        {
+            if (a.Equals(_info.Local.Address)) return _info.Local.Address;
+            if (a.Equals(_info.Remote.Address)) return _info.Remote.Address;
+        }
+
+        foreach (var l in _locals)
+        {
+            if (a.Equals(l.Address)) return l.Address;
+        }
+
+        return a;
+    }
+
     /// <summary>The oldest subflow we asked the kernel for (port not known yet) from this address to this endpoint.</summary>
     private Subflow? FindConnecting(IPAddress local, Endpoint remote)
     {
         Subflow? best = null;
-        foreach (var x in _subflows.Values)
+        foreach (var x in _subflows)
         {
             if (x.Phase == SubflowPhase.Connecting && x.Local.Port == 0 && Same(x.Local.Address, local) && SameEndpoint(x.Remote, remote) && (best is null || x.Id < best.Id))
             {
@@ -569,7 +614,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
             return null;
         }
 
-        foreach (var s in _subflows.Values)
+        foreach (var s in _subflows)
         {
             if (s.Local.Port == sp && s.Remote.Port == dp && Same(s.Local.Address, ev.SourceAddress) && Same(s.Remote.Address, ev.DestinationAddress))
             {
@@ -583,28 +628,57 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
     /// <summary>The local address id to use for <paramref name="address"/>: 0 for the initial subflow's, else a stable one per connection.</summary>
     private byte LocalIdFor(IPAddress address)
     {
-        var key = Norm(address);
         if (Same(address, _info.Local.Address))
         {
             return 0;
         }
 
-        _localIds ??= [];
-        if (_localIds.TryGetValue(key, out var id))
+        if (KnownLocalId(address) is { } id)
         {
             return id;
         }
 
         for (byte candidate = 1; candidate < 255; candidate++)
         {
-            if (!_localIds.ContainsValue(candidate))
+            if (_localIds is null || !_localIds.Exists(e => e.Id == candidate))
             {
-                _localIds[key] = candidate;
+                RememberLocalId(address, candidate);
                 return candidate;
             }
         }
 
         return 255;
+    }
+
+    /// <summary>
+    /// The id this connection gave <paramref name="address"/>, if any. The kernel keeps an address's entry (and
+    /// refuses to reuse its id for another address) even after a subflow on it closed, so ids are remembered for
+    /// the connection's life.
+    /// </summary>
+    internal byte? KnownLocalId(IPAddress address)
+    {
+        if (_localIds is not null)
+        {
+            foreach (var (a, id) in _localIds)
+            {
+                if (Same(a, address))
+                {
+                    return id;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private void RememberLocalId(IPAddress address, byte id)
+    {
+        if (id == 0 || KnownLocalId(address) is not null)
+        {
+            return;
+        }
+
+        (_localIds ??= new(1)).Add((Intern(Norm(address)), id));
     }
 
     private static Endpoint EndpointOf(IPAddress? a, ushort? port) => new(a ?? IPAddress.Any, port ?? 0);
@@ -616,8 +690,8 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
     private static bool SameEndpoint(Endpoint a, Endpoint b) => a.Port == b.Port && Same(a.Address, b.Address);
 
     private ConnectionState State() => new(
-        _token, _info?.Side ?? Side.Client, _info?.Local.ToString() ?? "", _info?.Remote.ToString() ?? "", _choice.Name, _choice.Rule,
+        _token, _info?.Side ?? _side, _info?.Local.ToString() ?? "", _info?.Remote.ToString() ?? "", _choice.Name, _choice.Rule,
         _info?.TakenOver ?? false, _established,
-        _subflows.Values.OrderBy(s => s.Id).Select(s => new SubflowState(s.Id, s.Local.ToString(), s.Remote.ToString(), s.Backup, s.Phase, s.LocalId, s.Initial, s.Failures, s.EstablishedAt, s.LastSample)).ToList(),
+        _subflows.OrderBy(s => s.Id).Select(s => new SubflowState(s.Id, s.Local.ToString(), s.Remote.ToString(), s.Backup, s.Phase, s.LocalId, s.Initial, s.Failures, s.EstablishedAt, s.LastSample)).ToList(),
         _restarts);
 }

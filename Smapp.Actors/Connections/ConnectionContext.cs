@@ -15,7 +15,7 @@ public sealed partial class ConnectionActor
     {
         public ConnectionInfo Connection => actor._info;
 
-        public IReadOnlyCollection<Subflow> Subflows => actor._subflows.Values;
+        public IReadOnlyCollection<Subflow> Subflows => actor._subflows;
 
         public IReadOnlyCollection<LocalAddress> LocalAddresses => actor._locals;
 
@@ -33,7 +33,7 @@ public sealed partial class ConnectionActor
 
         public void Reopen(Subflow subflow, TimeSpan delay)
         {
-            if (subflow.Abandoned || subflow.Phase != SubflowPhase.Closed || !actor._subflows.ContainsKey(subflow.Id))
+            if (subflow.Abandoned || subflow.Phase != SubflowPhase.Closed || actor.SubflowById(subflow.Id) is null)
             {
                 return;
             }
@@ -85,7 +85,7 @@ public sealed partial class ConnectionActor
 
         public void Withdraw(LocalAddress address)
         {
-            if (actor._localIds is not null && actor._localIds.TryGetValue(address.Address, out var id) && id != 0)
+            if (actor.KnownLocalId(address.Address) is { } id && id != 0)
             {
                 actor.Send(new Remove(actor.NextCorrelation(), actor._token, id, address.Address), null);
             }

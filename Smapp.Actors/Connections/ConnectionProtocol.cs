@@ -23,6 +23,9 @@ public sealed record PolicyChoice(string Name, Func<SubflowPolicy> Create, Polic
 /// <summary>The messages connection actors, subflow actors and their supervisor exchange.</summary>
 public static class ConnectionProtocol
 {
+    /// <summary>A connection actor's first message: which connection it is, how it was learned of, the local addresses now.</summary>
+    public sealed record Init(uint Token, ConnectionOrigin Origin, ImmutableList<LocalAddress> Locals);
+
     /// <summary>One sampler tick's subflows of one connection.</summary>
     public sealed record Samples(uint Token, IReadOnlyList<SubflowDiag> Subflows, DateTimeOffset At);
 

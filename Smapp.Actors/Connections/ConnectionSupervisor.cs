@@ -34,7 +34,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
     private readonly SupervisorSettings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<uint, IActorRef> _byToken = [];
-    private readonly Dictionary<IActorRef, uint> _byActor = [];
+    private readonly Dictionary<PolicyChoice, Props> _props = [];
     private readonly Dictionary<uint, TimeSpan> _sampling = [];
     private readonly HashSet<uint> _lookingUp = [];
     private readonly HashSet<uint> _fromKernel = [];
@@ -152,7 +152,13 @@ public sealed class ConnectionSupervisor : ReceiveActor
             name = $"{name}-{++_started}";
         }
 
-        var child = Context.ActorOf(ConnectionActor.Props(token, origin, _gateway, choice, _locals, _settings.ConnectionDispatcher, _settings.Mailbox), name);
+        if (!_props.TryGetValue(choice, out var props))
+        {
+            _props[choice] = props = ConnectionActor.Props(_gateway, choice, _settings.ConnectionDispatcher, _settings.Mailbox);
+        }
+
+        var child = Context.ActorOf(props, name);
+        child.Tell(new Init(token, origin, _locals));
         if (origin is FromKernel)
         {
             _fromKernel.Add(token);
@@ -164,7 +170,6 @@ public sealed class ConnectionSupervisor : ReceiveActor
 
         Context.Watch(child);
         _byToken[token] = child;
-        _byActor[child] = token;
         if (choice.NeedsSamples)
         {
             _sampling[token] = choice.SampleInterval;
@@ -174,7 +179,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
 
     private void Forget(IActorRef child)
     {
-        if (_byActor.Remove(child, out var token) && _byToken.TryGetValue(token, out var current) && current.Equals(child))
+        if (TokenOf(child) is { } token && _byToken.TryGetValue(token, out var current) && current.Equals(child))
         {
             _byToken.Remove(token);
             _fromKernel.Remove(token);
@@ -183,6 +188,14 @@ public sealed class ConnectionSupervisor : ReceiveActor
                 UpdateDemand();
             }
         }
+    }
+
+    /// <summary>The token a connection actor's name carries: c-TOKEN or c-TOKEN-N (no per-connection map needed).</summary>
+    private static uint? TokenOf(IActorRef child)
+    {
+        var name = child.Path.Name;
+        return name.Length >= 10 && name.StartsWith("c-") &&
+            uint.TryParse(name.AsSpan(2, 8), System.Globalization.NumberStyles.HexNumber, null, out var token) ? token : null;
     }
 
     private void UpdateDemand()
