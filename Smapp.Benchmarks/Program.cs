@@ -3,16 +3,19 @@ using Smapp.Benchmarks;
 
 // dotnet run -c Release --project Smapp.Benchmarks -- memory [N]      managed memory per connection, per policy
 // dotnet run -c Release --project Smapp.Benchmarks -- codec           BenchmarkDotNet: decode an event, encode a command
+// sudo dotnet run -c Release --project Smapp.Benchmarks -- load [N] [RATE] [HOLD_MS]   real kernel: a flood of short connections
 var what = args.Length > 0 ? args[0] : "memory";
 switch (what)
 {
     case "memory":
         MemoryBenchmark.Run(args.Length > 1 ? int.Parse(args[1]) : 10_000, ["passive", "fullmesh", "ndiffports"]);
         return 0;
+    case "load":
+        return LoadBenchmark.Run(args.Length > 1 ? int.Parse(args[1]) : 2000, args.Length > 2 ? int.Parse(args[2]) : 1000, args.Length > 3 ? int.Parse(args[3]) : 200);
     case "codec":
         BenchmarkSwitcher.FromTypes([typeof(CodecBenchmarks)]).Run(args[1..]);
         return 0;
     default:
-        Console.Error.WriteLine("usage: Smapp.Benchmarks memory [N] | codec [BenchmarkDotNet options]");
+        Console.Error.WriteLine("usage: Smapp.Benchmarks memory [N] | load [N] [RATE] [HOLD_MS] | codec [BenchmarkDotNet options]");
         return 2;
 }
