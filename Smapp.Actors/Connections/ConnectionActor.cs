@@ -31,7 +31,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
 
     // Created on first use: most connections never need them, and thousands of connections add up.
     private Dictionary<int, IActorRef>? _children;
-    private List<(IPAddress Address, byte Id)>? _localIds;
+    private List<(IPAddress Address, ushort Port, byte Id)>? _localIds;
     private Dictionary<long, (PmCommand Command, int? SubflowId)>? _pending;
     private ImmutableList<LocalAddress> _locals = [];
     private SubflowPolicy _policy;
@@ -626,14 +626,20 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
     }
 
     /// <summary>The local address id to use for <paramref name="address"/>: 0 for the initial subflow's, else a stable one per connection.</summary>
-    private byte LocalIdFor(IPAddress address)
+    /// <summary>
+    /// The local address id for <paramref name="address"/> (and, for an announcement on its own port,
+    /// <paramref name="port"/>): 0 for the initial subflow's address, else one this connection keeps for it. The
+    /// kernel pairs an id with one address and port, so announcing the initial address on another port takes a
+    /// new id.
+    /// </summary>
+    private byte LocalIdFor(IPAddress address, ushort port = 0)
     {
-        if (Same(address, _info.Local.Address))
+        if (port == 0 && Same(address, _info.Local.Address))
         {
             return 0;
         }
 
-        if (KnownLocalId(address) is { } id)
+        if (KnownLocalId(address, port) is { } id)
         {
             return id;
         }
@@ -642,7 +648,7 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
         {
             if (_localIds is null || !_localIds.Exists(e => e.Id == candidate))
             {
-                RememberLocalId(address, candidate);
+                RememberLocalId(address, candidate, port);
                 return candidate;
             }
         }
@@ -651,17 +657,17 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
     }
 
     /// <summary>
-    /// The id this connection gave <paramref name="address"/>, if any. The kernel keeps an address's entry (and
-    /// refuses to reuse its id for another address) even after a subflow on it closed, so ids are remembered for
-    /// the connection's life.
+    /// The id this connection gave <paramref name="address"/> (on <paramref name="port"/>, 0: no port), if any. The
+    /// kernel keeps an address's entry (and refuses to reuse its id for another address) even after a subflow on it
+    /// closed, so ids are remembered for the connection's life.
     /// </summary>
-    internal byte? KnownLocalId(IPAddress address)
+    internal byte? KnownLocalId(IPAddress address, ushort port = 0)
     {
         if (_localIds is not null)
         {
-            foreach (var (a, id) in _localIds)
+            foreach (var (a, p, id) in _localIds)
             {
-                if (Same(a, address))
+                if (p == port && Same(a, address))
                 {
                     return id;
                 }
@@ -671,14 +677,14 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
         return null;
     }
 
-    private void RememberLocalId(IPAddress address, byte id)
+    private void RememberLocalId(IPAddress address, byte id, ushort port = 0)
     {
-        if (id == 0 || KnownLocalId(address) is not null)
+        if (id == 0 || KnownLocalId(address, port) is not null)
         {
             return;
         }
 
-        (_localIds ??= new(1)).Add((Intern(Norm(address)), id));
+        (_localIds ??= new(1)).Add((Intern(Norm(address)), port, id));
     }
 
     private static Endpoint EndpointOf(IPAddress? a, ushort? port) => new(a ?? IPAddress.Any, port ?? 0);

@@ -81,13 +81,14 @@ public sealed partial class ConnectionActor
         }
 
         public void Announce(LocalAddress address, ushort? port = null) =>
-            actor.Send(new GatewayProtocol.Announce(actor.NextCorrelation(), actor._token, new MptcpAddress(address.Address, actor.LocalIdFor(address.Address), port)), null);
+            actor.Send(new GatewayProtocol.Announce(actor.NextCorrelation(), actor._token,
+                new MptcpAddress(address.Address, actor.LocalIdFor(address.Address, port ?? 0), port)), null);
 
-        public void Withdraw(LocalAddress address)
+        public void Withdraw(LocalAddress address, ushort? port = null)
         {
-            if (actor.KnownLocalId(address.Address) is { } id && id != 0)
+            if (actor.KnownLocalId(address.Address, port ?? 0) is { } id && id != 0)
             {
-                actor.Send(new Remove(actor.NextCorrelation(), actor._token, id, address.Address), null);
+                actor.Send(new Remove(actor.NextCorrelation(), actor._token, id, address.Address, port), null);
             }
         }
 

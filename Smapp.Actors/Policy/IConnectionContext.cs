@@ -40,8 +40,8 @@ public interface IConnectionContext
     /// <summary>Advertises a local address to the peer (with a port, Smapp also listens there).</summary>
     void Announce(LocalAddress address, ushort? port = null);
 
-    /// <summary>Withdraws an address this policy announced.</summary>
-    void Withdraw(LocalAddress address);
+    /// <summary>Withdraws an address (on that port) this policy announced; Smapp stops listening there.</summary>
+    void Withdraw(LocalAddress address, ushort? port = null);
 
     /// <summary>Starts (or restarts) a timer; <see cref="SubflowPolicy.OnTimer"/> gets its key.</summary>
     void StartTimer(string key, TimeSpan delay, bool repeat = false);

@@ -137,7 +137,7 @@ public sealed class FakeConnectionContext : IConnectionContext
 
     public void Announce(LocalAddress address, ushort? port = null) => Announced.Add((address, port));
 
-    public void Withdraw(LocalAddress address) => Withdrawn.Add(address);
+    public void Withdraw(LocalAddress address, ushort? port = null) => Withdrawn.Add(address);
 
     public void StartTimer(string key, TimeSpan delay, bool repeat = false) => TimersStarted.Add((key, delay, repeat));
 

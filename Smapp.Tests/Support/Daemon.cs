@@ -20,11 +20,21 @@ public sealed class Daemon : IDisposable
 
     public SmappRuntime Runtime { get; }
 
-    public static Daemon Start(string netns, string hocon = "")
+    public static Daemon Start(string netns, string hocon = "") => Start(netns, hocon, null);
+
+    /// <summary>A daemon whose every connection gets the given policy (for policies written in a test).</summary>
+    public static Daemon Start(string netns, Func<Smapp.Actors.Policy.SubflowPolicy> policy) =>
+        Start(netns, "", PolicySelector.Of("test-policy", policy));
+
+    private static Daemon Start(string netns, string hocon, PolicySelector? selector)
     {
         var config = ConfigurationFactory.ParseString(hocon)
             .WithFallback(ConfigurationFactory.ParseString("smapp { policy = fullmesh, rules = [ { side = server, policy = passive } ] }"));
         var settings = SmappSettings.FromConfig(config);
+        if (selector is not null)
+        {
+            settings = settings with { Selector = selector };
+        }
         var system = ActorSystem.Create("smapp-test", ConfigurationFactory.ParseString("akka.loglevel = INFO\nakka.stdout-loglevel = WARNING").WithFallback(SmappRuntime.Hocon));
         try
         {
