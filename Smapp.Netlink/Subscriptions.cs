@@ -27,29 +27,59 @@ public sealed class SubscriptionStats
     public long Ignored;
 }
 
+/// <summary>A socket subscribed to multicast groups, whose datagrams are decoded into items for a sink.</summary>
+public abstract class NetlinkSubscription<T> : IDisposable
+{
+    protected NetlinkSubscription(NetlinkSocket socket) => Socket = socket;
+
+    public NetlinkSocket Socket { get; }
+
+    public abstract SubscriptionStats Stats { get; }
+
+    /// <summary>Receives one datagram (or nothing, when non-blocking) and hands out every item in it; ENOBUFS goes to <see cref="INetlinkSink{T}.OnLost"/>.</summary>
+    public ReceiveStatus ReceiveOnce(INetlinkSink<T> sink, bool block)
+    {
+        var status = Socket.Receive(block);
+        switch (status)
+        {
+            case ReceiveStatus.Datagram:
+                Dispatch(Socket.Received, sink);
+                break;
+            case ReceiveStatus.Overrun:
+                Stats.Overruns++;
+                sink.OnLost();
+                break;
+        }
+
+        return status;
+    }
+
+    /// <summary>Decodes every item of one datagram; a broken message is reported and the rest still delivered.</summary>
+    public abstract void Dispatch(ReadOnlySpan<byte> datagram, INetlinkSink<T> sink);
+
+    public void Dispose() => Socket.Dispose();
+}
+
 /// <summary>
 /// The mptcp_pm multicast event group on its own socket, with a large receive buffer so that bursts from
 /// thousands of connections do not overflow it.
 /// </summary>
-public sealed class MptcpEventSubscription : IDisposable
+public sealed class MptcpEventSubscription : NetlinkSubscription<MptcpEvent>
 {
     public const int DefaultReceiveBuffer = 8 * 1024 * 1024;
 
     private MptcpEventSubscription(NetlinkSocket socket, GenlFamily family)
+        : base(socket)
     {
-        Socket = socket;
         Family = family;
+        Decoder = new MptcpEventBatchDecoder(family.Id);
     }
-
-    public NetlinkSocket Socket { get; }
 
     public GenlFamily Family { get; }
 
-    public MptcpEventBatchDecoder Decoder => _decoder ??= new MptcpEventBatchDecoder(Family.Id);
+    public MptcpEventBatchDecoder Decoder { get; }
 
-    public SubscriptionStats Stats => Decoder.Stats;
-
-    private MptcpEventBatchDecoder? _decoder;
+    public override SubscriptionStats Stats => Decoder.Stats;
 
     /// <summary>Opens a socket in the calling thread's namespace, resolves mptcp_pm and joins mptcp_pm_events.</summary>
     public static MptcpEventSubscription Open(bool nonBlocking = false, int receiveBuffer = DefaultReceiveBuffer)
@@ -69,25 +99,7 @@ public sealed class MptcpEventSubscription : IDisposable
         }
     }
 
-    /// <summary>Receives one datagram (or nothing, when non-blocking) and hands out every event in it.</summary>
-    public ReceiveStatus ReceiveOnce(INetlinkSink<MptcpEvent> sink, bool block)
-    {
-        var status = Socket.Receive(block);
-        switch (status)
-        {
-            case ReceiveStatus.Datagram:
-                Decoder.Dispatch(Socket.Received, sink);
-                break;
-            case ReceiveStatus.Overrun:
-                Stats.Overruns++;
-                sink.OnLost();
-                break;
-        }
-
-        return status;
-    }
-
-    public void Dispose() => Socket.Dispose();
+    public override void Dispatch(ReadOnlySpan<byte> datagram, INetlinkSink<MptcpEvent> sink) => Decoder.Dispatch(datagram, sink);
 }
 
 /// <summary>
@@ -142,13 +154,14 @@ public sealed record AddressChange(RtAddress Address) : LocalChange;
 public sealed record LinkChange(RtLink Link) : LocalChange;
 
 /// <summary>rtnetlink's link and IPv4/IPv6 address groups on one socket.</summary>
-public sealed class RtnetlinkSubscription : IDisposable
+public sealed class RtnetlinkSubscription : NetlinkSubscription<LocalChange>
 {
-    private RtnetlinkSubscription(NetlinkSocket socket) => Socket = socket;
+    private RtnetlinkSubscription(NetlinkSocket socket)
+        : base(socket)
+    {
+    }
 
-    public NetlinkSocket Socket { get; }
-
-    public SubscriptionStats Stats { get; } = new();
+    public override SubscriptionStats Stats { get; } = new();
 
     public static RtnetlinkSubscription Open(bool nonBlocking = false)
     {
@@ -168,24 +181,7 @@ public sealed class RtnetlinkSubscription : IDisposable
         }
     }
 
-    public ReceiveStatus ReceiveOnce(INetlinkSink<LocalChange> sink, bool block)
-    {
-        var status = Socket.Receive(block);
-        switch (status)
-        {
-            case ReceiveStatus.Datagram:
-                Dispatch(Socket.Received, sink);
-                break;
-            case ReceiveStatus.Overrun:
-                Stats.Overruns++;
-                sink.OnLost();
-                break;
-        }
-
-        return status;
-    }
-
-    public void Dispatch(ReadOnlySpan<byte> datagram, INetlinkSink<LocalChange> sink)
+    public override void Dispatch(ReadOnlySpan<byte> datagram, INetlinkSink<LocalChange> sink)
     {
         Stats.Datagrams++;
         var reader = new NetlinkMessageReader(datagram);
@@ -228,6 +224,4 @@ public sealed class RtnetlinkSubscription : IDisposable
             sink.OnDecodeError(err, datagram);
         }
     }
-
-    public void Dispose() => Socket.Dispose();
 }

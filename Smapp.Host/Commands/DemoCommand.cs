@@ -147,6 +147,7 @@ public static class DemoCommand
             Shell(script, "set", prefix, "cell", "--addr-del");
             await Task.Delay(phase, ct);
             Say("putting 198.51.100.1 back on the cellular interface");
+            sink.Mark("the address came back");
             Shell(script, "set", prefix, "cell", "--addr-add");
             await Task.Delay(phase, ct);
             stop.Cancel();
@@ -200,8 +201,12 @@ public static class DemoCommand
     private sealed class EventSink(ConcurrentDictionary<string, SubflowRecord> subflows, Func<double> now, Action<string> say) : INetlinkSink<MptcpEvent>
     {
         private double? _established;
+        private (string What, double At)? _mark;
 
         public volatile bool Done;
+
+        /// <summary>The next subflow to come up is timed from this moment (e.g. "the address came back").</summary>
+        public void Mark(string what) => _mark = (what, now());
 
         public void OnItem(MptcpEvent e, ReadOnlySpan<byte> raw)
         {
@@ -227,7 +232,9 @@ public static class DemoCommand
                     say($"connection {e.Token:x8} established: {local} -> {remote} over {path} (the initial subflow)");
                     break;
                 case MptcpEventType.SubEstablished:
-                    var after = _established is { } t0 ? $", {(now() - t0) * 1000:0.0} ms after the connection was established" : "";
+                    var after = _mark is { } m ? $", {(now() - m.At) * 1000:0.0} ms after {m.What}"
+                        : _established is { } t0 ? $", {(now() - t0) * 1000:0.0} ms after the connection was established" : "";
+                    _mark = null;
                     subflows[key] = new SubflowRecord(path, local, remote) { Up = now() };
                     say($"subflow {local} -> {remote} up over {path}{after}");
                     break;
