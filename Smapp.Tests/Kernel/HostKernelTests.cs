@@ -193,7 +193,7 @@ public class HostKernelTests
         events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == b, TimeSpan.FromSeconds(2));
 
         daemon.Runtime.Supervisor.Tell(new ConnectionSupervisor.ToConnection(a, new ConnectionProtocol.Crash("test")), Akka.Actor.ActorRefs.NoSender);
-        Assert.True(Eventually.Holds(() => daemon.State(a).Restarts == 1));
+        Assert.True(Eventually.Holds(() => daemon.State(a) is { Restarts: 1, TakenOver: true }));
         var rebuilt = daemon.State(a);
         Assert.True(rebuilt.TakenOver);
         Assert.Equal(2, rebuilt.Subflows.Count);
