@@ -16,9 +16,11 @@ public sealed record SmappSettings(
     bool Takeover,
     bool SwitchPathManager,
     bool BusyPoll,
-    IReadOnlyList<string> Interfaces)
+    IReadOnlyList<string> Interfaces,
+    TimeSpan SampleInterval)
 {
-    private static readonly string[] TopKeys = ["policy", "rules", "policies", "gateway", "takeover", "switch-path-manager", "interfaces"];
+    private static readonly string[] TopKeys = ["policy", "rules", "policies", "gateway", "sampler", "takeover", "switch-path-manager", "interfaces"];
+    private static readonly string[] SamplerKeys = ["interval"];
     private static readonly string[] RuleKeys = ["name", "side", "remote-port", "remote-prefix", "local-prefix", "policy"];
     private static readonly string[] GatewayKeys = ["receive-buffer", "command-timeout", "busy-poll"];
 
@@ -86,13 +88,21 @@ public sealed record SmappSettings(
         }
 
         var commandTimeout = Duration(gateway, "smapp.gateway.command-timeout", "command-timeout", TimeSpan.FromSeconds(5));
+        var sampler = smapp.HasPath("sampler") ? smapp.GetConfig("sampler") : ConfigurationFactory.Empty;
+        CheckKeys(sampler, "smapp.sampler", SamplerKeys);
+        var interval = Duration(sampler, "smapp.sampler.interval", "interval", TimeSpan.FromMilliseconds(100));
+        if (interval < TimeSpan.FromMilliseconds(10))
+        {
+            throw new ConfigError("smapp.sampler.interval", "must be at least 10ms (every tick dumps every subflow of the namespace)");
+        }
         return new SmappSettings(
             new PolicySelector(defaultPolicy, rules, policies),
             new GatewaySettings((int)receiveBuffer, commandTimeout),
             Bool(smapp, "smapp.takeover", "takeover", true),
             Bool(smapp, "smapp.switch-path-manager", "switch-path-manager", false),
             Bool(gateway, "smapp.gateway.busy-poll", "busy-poll", false),
-            StringList(smapp, "smapp.interfaces", "interfaces"));
+            StringList(smapp, "smapp.interfaces", "interfaces"),
+            interval);
     }
 
     private static PolicyRule ParseRule(Config rule, string key, IReadOnlyDictionary<string, PolicyDefinition> registry, int index)

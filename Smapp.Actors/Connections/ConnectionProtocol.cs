@@ -15,7 +15,7 @@ public sealed record FromEvent(MptcpEvent Event) : ConnectionOrigin;
 public sealed record FromKernel(ConnectionDiag Connection, IReadOnlyList<SubflowDiag> Subflows, Side Side) : ConnectionOrigin;
 
 /// <summary>The policy a connection gets, chosen by the rules.</summary>
-public sealed record PolicyChoice(string Name, Func<SubflowPolicy> Create, PolicyEvents Events, TimeSpan SampleInterval, string Rule)
+public sealed record PolicyChoice(string Name, Func<SubflowPolicy> Create, PolicyEvents Events, TimeSpan? SampleInterval, string Rule)
 {
     public bool NeedsSamples => PolicyRegistration.NeedsSamples(Events);
 }

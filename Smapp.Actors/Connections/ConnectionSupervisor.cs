@@ -17,7 +17,8 @@ namespace Smapp.Actors.Connections;
 /// <param name="ConnectionDispatcher">Dispatcher of the connection actors (the event loop's in production; null: the default).</param>
 /// <param name="Takeover">Adopt the connections that exist at start.</param>
 /// <param name="Mailbox">Mailbox of the connection and subflow actors (null: Akka's default).</param>
-public sealed record SupervisorSettings(string? ConnectionDispatcher, bool Takeover, int MaxRestarts = 10, TimeSpan? RestartWindow = null, string? Mailbox = null);
+/// <param name="SampleInterval">The sampler's interval for policies that do not ask for their own (null: 100 ms).</param>
+public sealed record SupervisorSettings(string? ConnectionDispatcher, bool Takeover, int MaxRestarts = 10, TimeSpan? RestartWindow = null, string? Mailbox = null, TimeSpan? SampleInterval = null);
 
 /// <summary>
 /// One <see cref="ConnectionActor"/> per MPTCP connection, keyed by token: created on CREATED (or found live at
@@ -172,7 +173,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
         _byToken[token] = child;
         if (choice.NeedsSamples)
         {
-            _sampling[token] = choice.SampleInterval;
+            _sampling[token] = choice.SampleInterval ?? _settings.SampleInterval ?? TimeSpan.FromMilliseconds(100);
             UpdateDemand();
         }
     }

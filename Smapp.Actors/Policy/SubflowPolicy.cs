@@ -13,8 +13,11 @@ public abstract class SubflowPolicy
     /// <summary>The name rules and logs use (fullmesh, ndiffports, …).</summary>
     public abstract string Name { get; }
 
-    /// <summary>How often this policy wants samples (when it overrides OnSample or OnSubflowTimeout).</summary>
-    public virtual TimeSpan SampleInterval => TimeSpan.FromMilliseconds(100);
+    /// <summary>
+    /// How often this policy wants samples (when it overrides OnSample or OnSubflowTimeout); null: the configured
+    /// smapp.sampler.interval. The sampler runs at the shortest interval any live connection asks for.
+    /// </summary>
+    public virtual TimeSpan? SampleInterval => null;
 
     public virtual void OnCreated(IConnectionContext ctx) { }
 

@@ -166,4 +166,13 @@ public class SmappSettingsTests
         Assert.Equal(Side.Client, rule0.Side);
         Assert.Equal(new HashSet<ushort> { 22 }, rule0.RemotePorts);
     }
+
+    [Fact]
+    public void Sampler_interval_defaults_to_100ms_and_is_configurable_but_not_below_10ms()
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(100), Parse("smapp {}").SampleInterval);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), Parse("smapp.sampler.interval = 250ms").SampleInterval);
+        Assert.Equal("smapp.sampler.interval", Assert.Throws<ConfigError>(() => Parse("smapp.sampler.interval = 1ms")).Key);
+        Assert.Equal("smapp.sampler.every", Assert.Throws<ConfigError>(() => Parse("smapp.sampler.every = 1s")).Key);
+    }
 }

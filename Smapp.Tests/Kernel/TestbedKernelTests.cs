@@ -160,4 +160,69 @@ public class TestbedKernelTests
             Assert.True(s.GetProperty("bytes_acked").GetInt64() > 0);
         });
     }
+
+    [Fact]
+    public void Pm_mode_switches_a_namespace_to_userspace_and_back()
+    {
+        using var bed = Testbed.Up("two-path");
+        var script = Path.Combine(Repo.Root, "kernel-pm", "pm-mode.sh");
+        Assert.Contains("path_manager=kernel", Shell.Run(script, ["show", "--netns", bed.ServerNs], TimeSpan.FromSeconds(10)).Stdout);
+        var set = Shell.Run(script, ["userspace", "--netns", bed.ServerNs], TimeSpan.FromSeconds(10));
+        Assert.Contains("path_manager=userspace pm_type=1", set.Stdout);
+        Assert.Equal("1", bed.Exec(bed.ServerNs, "cat", "/proc/sys/net/mptcp/pm_type").Trim());
+        Assert.Contains("path_manager=kernel pm_type=0", Shell.Run(script, ["kernel", "--netns", bed.ServerNs], TimeSpan.FromSeconds(10)).Stdout);
+        Assert.Equal(2, Shell.Run(script, ["sideways"], TimeSpan.FromSeconds(10)).Code);
+    }
+
+    [Fact]
+    public void An_event_socket_that_overflows_reports_lost_events_and_keeps_working()
+    {
+        using var bed = Testbed.Up("two-path", "--client-pm", "kernel");
+        using var server = new Mptcp.Server(bed.ServerNs, IPAddress.Any, 5305);
+
+        // A tiny receive buffer that nobody reads while 40 connections come and go.
+        using var events = NetworkNamespace.Named(bed.ClientNs).Run(() => MptcpEventSubscription.Open(nonBlocking: false, receiveBuffer: 1024));
+        for (var i = 0; i < 40; i++)
+        {
+            Mptcp.Connect(bed.ClientNs, bed.ServerAddress, 5305).Dispose();
+        }
+
+        var sink = new CountingSink();
+        var statuses = new List<ReceiveStatus>();
+        for (var i = 0; i < 500; i++)
+        {
+            var status = events.ReceiveOnce(sink, block: false);
+            statuses.Add(status);
+            if (status == ReceiveStatus.WouldBlock)
+            {
+                break;
+            }
+        }
+
+        Assert.Contains(ReceiveStatus.Overrun, statuses);
+        Assert.True(sink.Lost >= 1);
+        Assert.Equal(sink.Lost, events.Stats.Overruns);
+        Assert.True(sink.Events < 160, $"all {sink.Events} events fitted: nothing overflowed");
+
+        // Still usable afterwards: a new connection's events arrive.
+        sink.Events = 0;
+        Mptcp.Connect(bed.ClientNs, bed.ServerAddress, 5305).Dispose();
+        Assert.True(Eventually.Holds(() =>
+        {
+            events.ReceiveOnce(sink, block: false);
+            return sink.Events > 0;
+        }));
+    }
+
+    private sealed class CountingSink : INetlinkSink<Smapp.Netlink.Mptcp.MptcpEvent>
+    {
+        public int Events;
+        public int Lost;
+
+        public void OnItem(Smapp.Netlink.Mptcp.MptcpEvent item, ReadOnlySpan<byte> raw) => Events++;
+
+        public void OnDecodeError(Smapp.Netlink.Wire.DecodeError error, ReadOnlySpan<byte> datagram) => throw new InvalidOperationException(error.ToString());
+
+        public void OnLost() => Lost++;
+    }
 }
