@@ -29,6 +29,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
 {
     private const long TakeoverRequest = 1;
     private const long ResyncRequest = 2;
+    private const long LookupRequest = 3;
     private readonly IActorRef _gateway;
     private readonly IActorRef? _sampler;
     private readonly PolicySelector _selector;
@@ -40,7 +41,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
     private readonly HashSet<uint> _lookingUp = [];
     private readonly HashSet<uint> _fromKernel = [];
     private ImmutableList<LocalAddress> _locals = [];
-    private long _nextRequest = 16;
+    private bool _lookupInFlight;
     private long _started;
     private (int Count, TimeSpan Interval) _demand;
 
@@ -125,10 +126,12 @@ public sealed class ConnectionSupervisor : ReceiveActor
             case MptcpEventType.Closed:
                 break;
             default:
-                // An event for a connection we never saw start (Smapp started late, or events were lost): ask the kernel.
-                if (_lookingUp.Add(token))
+                // An event for a connection we never saw start (Smapp started late, or events were lost): ask the
+                // kernel. One dump at a time serves every such connection: it adopts all it does not know.
+                if (_lookingUp.Add(token) && !_lookupInFlight)
                 {
-                    _gateway.Tell(new DumpConnections(Interlocked.Increment(ref _nextRequest), token));
+                    _lookupInFlight = true;
+                    _gateway.Tell(new DumpConnections(LookupRequest));
                 }
 
                 break;
@@ -219,9 +222,15 @@ public sealed class ConnectionSupervisor : ReceiveActor
 
     private void HandleDump(ConnectionsDumped d)
     {
+        if (d.RequestId == LookupRequest)
+        {
+            _lookupInFlight = false;
+        }
+
         if (d.Error is not null)
         {
             _log.Warning("sock_diag dump failed: {Error}", d.Error);
+            _lookingUp.Clear();
             return;
         }
 
@@ -260,6 +269,12 @@ public sealed class ConnectionSupervisor : ReceiveActor
             {
                 child.Tell(new Resync(null, []));
             }
+        }
+
+        if (d.RequestId == LookupRequest)
+        {
+            // Tokens the kernel no longer has: their connections ended before we could look.
+            _lookingUp.Clear();
         }
 
         if (d.RequestId == TakeoverRequest)

@@ -31,7 +31,7 @@ public sealed class FullmeshPolicy(BackoffSettings backoff, IReadOnlyList<string
 
     public override void OnLocalAddressRemoved(IConnectionContext ctx, LocalAddress address)
     {
-        foreach (var s in ctx.Subflows.Where(s => s.Local.Address.Equals(address.Address) && !s.Abandoned).ToList())
+        foreach (var s in ctx.Subflows.Where(s => SameAddress(s.Local.Address, address.Address) && !s.Abandoned).ToList())
         {
             ctx.Log("close", $"subflow {s}: its local address {address} went away; not retried");
             ctx.CloseSubflow(s);
@@ -54,7 +54,7 @@ public sealed class FullmeshPolicy(BackoffSettings backoff, IReadOnlyList<string
             return;
         }
 
-        var local = ctx.LocalAddresses.FirstOrDefault(a => a.Address.Equals(subflow.Local.Address));
+        var local = ctx.LocalAddresses.FirstOrDefault(a => SameAddress(a.Address, subflow.Local.Address));
         if (local is null || !Usable(local))
         {
             ctx.Log("give up", $"subflow {subflow} closed ({reason}) and its local address is gone");
@@ -104,7 +104,7 @@ public sealed class FullmeshPolicy(BackoffSettings backoff, IReadOnlyList<string
                 }
 
                 var live = ctx.Subflows.Count(s => !s.Abandoned);
-                if (ctx.Subflows.Any(s => !s.Abandoned && s.Local.Address.Equals(local.Address) && SameAddress(s.Remote.Address, remote.Address)))
+                if (ctx.Subflows.Any(s => !s.Abandoned && SameAddress(s.Local.Address, local.Address) && SameAddress(s.Remote.Address, remote.Address)))
                 {
                     continue;
                 }

@@ -18,7 +18,7 @@ public sealed class NdiffportsPolicy(int subflows, BackoffSettings backoff) : Su
             return;
         }
 
-        var local = ctx.LocalAddresses.FirstOrDefault(a => a.Address.Equals(ctx.Connection.Local.Address))
+        var local = ctx.LocalAddresses.FirstOrDefault(a => FullmeshPolicy.SameAddress(a.Address, ctx.Connection.Local.Address))
             ?? new LocalAddress(ctx.Connection.Local.Address, 0, null);
         var live = ctx.Subflows.Count(s => !s.Abandoned);
         for (var i = live; i < subflows; i++)
@@ -30,7 +30,7 @@ public sealed class NdiffportsPolicy(int subflows, BackoffSettings backoff) : Su
 
     public override void OnLocalAddressRemoved(IConnectionContext ctx, LocalAddress address)
     {
-        foreach (var s in ctx.Subflows.Where(s => s.Local.Address.Equals(address.Address) && !s.Abandoned).ToList())
+        foreach (var s in ctx.Subflows.Where(s => FullmeshPolicy.SameAddress(s.Local.Address, address.Address) && !s.Abandoned).ToList())
         {
             ctx.Log("close", $"subflow {s}: its local address went away");
             ctx.CloseSubflow(s);
@@ -44,7 +44,7 @@ public sealed class NdiffportsPolicy(int subflows, BackoffSettings backoff) : Su
             return;
         }
 
-        if (!ctx.LocalAddresses.Any(a => a.Address.Equals(subflow.Local.Address)))
+        if (!ctx.LocalAddresses.Any(a => FullmeshPolicy.SameAddress(a.Address, subflow.Local.Address)))
         {
             ctx.CloseSubflow(subflow);
             return;
