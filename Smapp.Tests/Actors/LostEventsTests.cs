@@ -41,11 +41,19 @@ public class LostEventsTests(ITestOutputHelper output) : ControllerTestKit(outpu
             ],
             null));
 
-        var gained = await observer.FishForMessageAsync<Called>(c => c.Token == Kept && c.Callback == "subflow_established");
-        Assert.Equal(2, gained.Subflows.Count);
-        var adopted = await observer.FishForMessageAsync<Called>(c => c.Token == Unseen && c.Callback == "established");
-        Assert.True(adopted.Connection.TakenOver);
-        await observer.FishForMessageAsync<Called>(c => c.Token == Gone && c.Callback == "closed");
+        // Three connections answer in their own order: gather until each has.
+        var calls = new List<Called>();
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (!(calls.Any(c => c.Token == Kept && c.Callback == "subflow_established")
+            && calls.Any(c => c.Token == Unseen && c.Callback == "established")
+            && calls.Any(c => c.Token == Gone && c.Callback == "closed")))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"calls so far: {string.Join(", ", calls.Select(c => $"{c.Token:x8} {c.Callback}"))}");
+            calls.Add(await observer.ExpectMsgAsync<Called>(TimeSpan.FromSeconds(5)));
+        }
+
+        Assert.Equal(2, calls.First(c => c.Token == Kept && c.Callback == "subflow_established").Subflows.Count);
+        Assert.True(calls.First(c => c.Token == Unseen && c.Callback == "established").Connection.TakenOver);
         AwaitAssert(() => Assert.Equal([Kept, Unseen], SupervisorStateAsync().Result.Tokens.Order()), TimeSpan.FromSeconds(3));
     }
 }

@@ -97,7 +97,8 @@ public class TestbedKernelTests
         }
 
         var carried = new[] { "p1", "p2", "p3", "p4" }.Select((l, i) => Packets(l) - before[i]).ToArray();
-        Assert.True(carried.Count(c => c > 20) >= 3, $"packets per path: {string.Join(", ", carried)}");
+        // A 20 kB transfer is about 20 packets each way: a path that carried one connection shows it.
+        Assert.True(carried.Count(c => c > 5) >= 3, $"packets per path: {string.Join(", ", carried)}");
     }
 
     [Fact]
