@@ -39,7 +39,9 @@ public class ConnectionLifecycleTests(ITestOutputHelper output) : ControllerTest
 
         Supervisor.Tell(Closed(Token));
         await ExpectTerminatedAsync(connection);
-        Assert.Empty((await SupervisorStateAsync()).Tokens);
+
+        // The supervisor hears of the stop through its own watch, which may land just after ours.
+        await AwaitAssertAsync(async () => Assert.Empty((await SupervisorStateAsync()).Tokens), TimeSpan.FromSeconds(3));
 
         var probe = CreateTestProbe();
         Supervisor.Tell(new ConnectionSupervisor.ToConnection(Token, ConnectionProtocol.GetState.Instance), probe);

@@ -100,7 +100,7 @@ public class RestartAndTakeoverTests(ITestOutputHelper output) : ControllerTestK
         Gateway.LastSender.Tell(new ConnectionsDumped(dump.RequestId, [], [], null));
 
         await ExpectTerminatedAsync(connection!);
-        Assert.Empty((await SupervisorStateAsync()).Tokens);
+        await AwaitAssertAsync(async () => Assert.Empty((await SupervisorStateAsync()).Tokens), TimeSpan.FromSeconds(3));
     }
 
     [Fact]
