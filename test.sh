@@ -13,6 +13,7 @@ fi
 need=()
 command -v ip >/dev/null || need+=(iproute2)
 command -v tc >/dev/null || need+=(iproute2)
+command -v sysctl >/dev/null || need+=(procps)
 command -v iptables >/dev/null || need+=(iptables)
 command -v ethtool >/dev/null || need+=(ethtool)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
