@@ -7,6 +7,7 @@ using Akka.Configuration;
 using Smapp.Actors;
 using Smapp.Actors.Configuration;
 using Smapp.Actors.Gateway;
+using Smapp.Host.Testbeds;
 using Smapp.Host.Traffic;
 using Smapp.Netlink;
 using Smapp.Netlink.Mptcp;
@@ -23,9 +24,8 @@ public static class LoadBenchmark
 {
     public static int Run(int connections, int rate, int holdMs)
     {
-        var testbed = Path.Combine(AppContext.BaseDirectory, "kernel-pm", "testbed.sh");
         var prefix = $"load{Environment.ProcessId % 10000}";
-        Sh(testbed, "up", "two-path", prefix);
+        TestbedScript.RunOrThrow("up", "two-path", prefix);
         ActorSystem? system = null;
         SmappRuntime? runtime = null;
         try
@@ -134,23 +134,7 @@ public static class LoadBenchmark
         {
             system?.Terminate().Wait(TimeSpan.FromSeconds(10));
             runtime?.Dispose();
-            Sh(testbed, "down", prefix);
-        }
-    }
-
-    private static void Sh(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)}: {p.StandardError.ReadToEnd()}");
+            TestbedScript.RunOrThrow("down", prefix);
         }
     }
 

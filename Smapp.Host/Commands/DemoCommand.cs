@@ -8,6 +8,7 @@ using Akka.Configuration;
 using Smapp.Actors;
 using Smapp.Actors.Configuration;
 using Smapp.Host.Configuration;
+using Smapp.Host.Testbeds;
 using Smapp.Host.Traffic;
 using Smapp.Netlink;
 using Smapp.Netlink.Diag;
@@ -54,17 +55,16 @@ public static class DemoCommand
             return CommonOptions.Fail("the demo needs root (network namespaces)");
         }
 
-        var script = Path.Combine(AppContext.BaseDirectory, "kernel-pm", "testbed.sh");
         var prefix = $"demo{Environment.ProcessId % 100000}";
         var clock = Stopwatch.StartNew();
         double T() => clock.Elapsed.TotalSeconds;
         void Say(string what) => Console.WriteLine($"{T(),7:0.000} s  {what}");
 
         Console.WriteLine($"Smapp demo: fullmesh on a two-path testbed (WiFi {wifiRate}, cellular {cellRate}); namespaces {prefix}-cli, -rtr, -srv");
-        var up = Shell(script, "up", "two-path", prefix, "--rate", $"wifi={wifiRate}", "--rate", $"cell={cellRate}");
+        var up = TestbedScript.Run("up", "two-path", prefix, "--rate", $"wifi={wifiRate}", "--rate", $"cell={cellRate}");
         if (up.Code != 0)
         {
-            Shell(script, "down", prefix);
+            TestbedScript.Run("down", prefix);
             return CommonOptions.Fail($"testbed setup failed: {up.Err}{up.Out}");
         }
 
@@ -144,11 +144,11 @@ public static class DemoCommand
             var start = T();
             await Task.Delay(phase, ct);
             Say("taking 198.51.100.1 off the cellular interface (as when a phone leaves cellular coverage)");
-            Shell(script, "set", prefix, "cell", "--addr-del");
+            TestbedScript.Run("set", prefix, "cell", "--addr-del");
             await Task.Delay(phase, ct);
             Say("putting 198.51.100.1 back on the cellular interface");
             sink.Mark("the address came back");
-            Shell(script, "set", prefix, "cell", "--addr-add");
+            TestbedScript.Run("set", prefix, "cell", "--addr-add");
             await Task.Delay(phase, ct);
             stop.Cancel();
             await sender;
@@ -189,7 +189,7 @@ public static class DemoCommand
             }
 
             runtime?.Dispose();
-            Shell(script, "down", prefix);
+            TestbedScript.Run("down", prefix);
             Console.WriteLine($"removed the testbed ({prefix}-*).");
         }
     }
@@ -250,20 +250,5 @@ public static class DemoCommand
         public void OnDecodeError(DecodeError error, ReadOnlySpan<byte> datagram) => say($"undecodable event: {error}");
 
         public void OnLost() => say("events lost (ENOBUFS)");
-    }
-
-    private static (int Code, string Out, string Err) Shell(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var o = p.StandardOutput.ReadToEndAsync();
-        var e = p.StandardError.ReadToEndAsync();
-        p.WaitForExit();
-        return (p.ExitCode, o.Result, e.Result);
     }
 }
