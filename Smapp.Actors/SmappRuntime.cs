@@ -36,8 +36,12 @@ public sealed class SmappRuntime : IDisposable
 
     public IActorRef Supervisor { get; }
 
-    /// <summary>The actor-system configuration Smapp wants (the light mailbox of its connection actors).</summary>
-    public static Akka.Configuration.Config Hocon => LightMailbox.Hocon;
+    /// <summary>
+    /// The actor-system configuration Smapp wants: the light mailbox of its connection actors, and a scheduler that
+    /// sleeps until its next deadline instead of ticking (an idle daemon wakes for nothing).
+    /// </summary>
+    public static Akka.Configuration.Config Hocon => Akka.Configuration.ConfigurationFactory.ParseString(
+        $"akka.scheduler.implementation = \"{typeof(DeadlineScheduler).AssemblyQualifiedName}\"").WithFallback(LightMailbox.Hocon);
 
     /// <summary>
     /// Starts the controller for the connections of <paramref name="ns"/>. The gateway, the supervisor and every
