@@ -8,7 +8,7 @@ using Smapp.Actors.Connections;
 using Smapp.Actors.EventLoop;
 using Smapp.Actors.Gateway;
 using Smapp.Actors.Local;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 using Smapp.Netlink.Mptcp;
 
 namespace Smapp.Benchmarks;

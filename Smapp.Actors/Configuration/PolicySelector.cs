@@ -1,6 +1,5 @@
 using System.Net;
-using Smapp.Actors.Connections;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 
 namespace Smapp.Actors.Configuration;
 

@@ -1,8 +1,7 @@
 using System.Net;
 using Akka.Configuration;
 using Akka.Configuration.Hocon;
-using Smapp.Actors.Gateway;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 
 namespace Smapp.Actors.Configuration;
 

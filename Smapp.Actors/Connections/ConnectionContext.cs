@@ -1,7 +1,7 @@
 using Akka.Actor;
 using Akka.Event;
 using Smapp.Actors.Gateway;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 using Smapp.Netlink.Mptcp;
 using static Smapp.Actors.Connections.ConnectionProtocol;
 using static Smapp.Actors.Gateway.GatewayProtocol;

@@ -1,5 +1,5 @@
 using System.Collections.Immutable;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 using Smapp.Netlink.Diag;
 using Smapp.Netlink.Mptcp;
 
@@ -14,12 +14,6 @@ public sealed record FromEvent(MptcpEvent Event) : ConnectionOrigin;
 /// <summary>Found live in the kernel (start-up takeover, lost events, restart): its sock_diag view.</summary>
 public sealed record FromKernel(ConnectionDiag Connection, IReadOnlyList<SubflowDiag> Subflows, Side Side) : ConnectionOrigin;
 
-/// <summary>The policy a connection gets, chosen by the rules.</summary>
-public sealed record PolicyChoice(string Name, Func<SubflowPolicy> Create, PolicyEvents Events, TimeSpan? SampleInterval, string Rule)
-{
-    public bool NeedsSamples => PolicyRegistration.NeedsSamples(Events);
-}
-
 /// <summary>The messages connection actors, subflow actors and their supervisor exchange.</summary>
 public static class ConnectionProtocol
 {
@@ -28,9 +22,6 @@ public static class ConnectionProtocol
 
     /// <summary>One sampler tick's subflows of one connection.</summary>
     public sealed record Samples(uint Token, IReadOnlyList<SubflowDiag> Subflows, DateTimeOffset At);
-
-    /// <summary>A sampler tick for every connection, by token.</summary>
-    public sealed record SampleBatch(IReadOnlyDictionary<uint, List<SubflowDiag>> ByToken, DateTimeOffset At);
 
     /// <summary>The kernel's view of a connection after events were lost: reconcile with it.</summary>
     public sealed record Resync(ConnectionDiag? Connection, IReadOnlyList<SubflowDiag> Subflows);

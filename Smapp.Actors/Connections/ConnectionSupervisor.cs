@@ -4,7 +4,7 @@ using Akka.Event;
 using Smapp.Actors.Configuration;
 using Smapp.Actors.Gateway;
 using Smapp.Actors.Local;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 using Smapp.Actors.Sampling;
 using Smapp.Netlink.Diag;
 using Smapp.Netlink.Mptcp;
@@ -12,13 +12,6 @@ using static Smapp.Actors.Connections.ConnectionProtocol;
 using static Smapp.Actors.Gateway.GatewayProtocol;
 
 namespace Smapp.Actors.Connections;
-
-/// <summary>Settings of the supervisor.</summary>
-/// <param name="ConnectionDispatcher">Dispatcher of the connection actors (the event loop's in production; null: the default).</param>
-/// <param name="Takeover">Adopt the connections that exist at start.</param>
-/// <param name="Mailbox">Mailbox of the connection and subflow actors (null: Akka's default).</param>
-/// <param name="SampleInterval">The sampler's interval for policies that do not ask for their own (null: 100 ms).</param>
-public sealed record SupervisorSettings(string? ConnectionDispatcher, bool Takeover, int MaxRestarts = 10, TimeSpan? RestartWindow = null, string? Mailbox = null, TimeSpan? SampleInterval = null);
 
 /// <summary>
 /// One <see cref="ConnectionActor"/> per MPTCP connection, keyed by token: created on CREATED (or found live at
@@ -61,7 +54,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
         Receive<LocalAddressesProtocol.Snapshot>(s => Broadcast(s.Addresses, null, null));
         Receive<LocalAddressesProtocol.Added>(a => Broadcast(a.All, a.Address, null));
         Receive<LocalAddressesProtocol.Removed>(r => Broadcast(r.All, null, r.Address));
-        Receive<SampleBatch>(HandleSamples);
+        Receive<SamplerProtocol.SampleBatch>(HandleSamples);
         Receive<Terminated>(t => Forget(t.ActorRef));
         Receive<GetState>(_ => Sender.Tell(new ConnectionsState(_byToken.Keys.ToList(), _sampling.Count)));
         Receive<ToConnection>(m =>
@@ -283,7 +276,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
         }
     }
 
-    private void HandleSamples(SampleBatch batch)
+    private void HandleSamples(SamplerProtocol.SampleBatch batch)
     {
         foreach (var token in _sampling.Keys)
         {

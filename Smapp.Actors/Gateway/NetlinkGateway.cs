@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Akka.Actor;
 using Akka.Event;
+using Smapp.Actors.Configuration;
 using Smapp.Actors.EventLoop;
 using Smapp.Netlink;
 using Smapp.Netlink.Generic;
@@ -11,12 +12,6 @@ using Smapp.Netlink.Wire;
 using static Smapp.Actors.Gateway.GatewayProtocol;
 
 namespace Smapp.Actors.Gateway;
-
-/// <summary>Settings of the gateway (HOCON smapp.gateway).</summary>
-public sealed record GatewaySettings(int ReceiveBuffer, TimeSpan CommandTimeout)
-{
-    public static readonly GatewaySettings Default = new(8 * 1024 * 1024, TimeSpan.FromSeconds(5));
-}
 
 /// <summary>
 /// The only owner of the kernel sockets: the mptcp_pm event group, a command socket, rtnetlink, and (through a

@@ -3,7 +3,7 @@ using System.Net;
 using Akka.Actor;
 using Akka.Event;
 using Smapp.Actors.Gateway;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 using Smapp.Netlink;
 using Smapp.Netlink.Route;
 

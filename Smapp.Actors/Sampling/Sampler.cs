@@ -2,22 +2,9 @@ using Akka.Actor;
 using Akka.Event;
 using Smapp.Actors.Gateway;
 using Smapp.Netlink.Diag;
-using static Smapp.Actors.Connections.ConnectionProtocol;
+using static Smapp.Actors.Sampling.SamplerProtocol;
 
 namespace Smapp.Actors.Sampling;
-
-public static class SamplerProtocol
-{
-    /// <summary>How many connections want samples, and how often; 0 stops the dumps. Batches go to the sender.</summary>
-    public sealed record Demand(int Connections, TimeSpan Interval);
-
-    public sealed record GetStats
-    {
-        public static readonly GetStats Instance = new();
-    }
-
-    public sealed record Stats(long Ticks, long Dumps, long Skipped, long Failed, TimeSpan LastDumpTime, int LastSubflows);
-}
 
 /// <summary>
 /// One sock_diag dump per tick for every subflow of the namespace (never a syscall per subflow), grouped by token

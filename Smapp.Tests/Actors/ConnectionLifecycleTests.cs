@@ -1,7 +1,7 @@
 using Akka.Actor;
 using Smapp.Actors.Configuration;
 using Smapp.Actors.Connections;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 using Xunit.Abstractions;
 
 namespace Smapp.Tests.Actors;

@@ -7,7 +7,7 @@ using Smapp.Actors.Configuration;
 using Smapp.Actors.Connections;
 using Smapp.Actors.Gateway;
 using Smapp.Actors.Local;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 using Smapp.Netlink.Diag;
 using Smapp.Netlink.Mptcp;
 using Xunit.Abstractions;

@@ -2,7 +2,7 @@ using System.Net;
 using Akka.Actor;
 using Smapp.Actors.Configuration;
 using Smapp.Actors.Local;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 using Smapp.Netlink.Mptcp;
 using Xunit.Abstractions;
 using static Smapp.Actors.Gateway.GatewayProtocol;

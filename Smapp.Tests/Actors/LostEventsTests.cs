@@ -2,7 +2,7 @@ using System.Net;
 using Akka.Actor;
 using Smapp.Actors.Configuration;
 using Smapp.Actors.Connections;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 using Xunit.Abstractions;
 using static Smapp.Actors.Gateway.GatewayProtocol;
 

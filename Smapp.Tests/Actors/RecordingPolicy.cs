@@ -1,5 +1,5 @@
 using Akka.Actor;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 
 namespace Smapp.Tests.Actors;
 

@@ -3,7 +3,7 @@ using System.Net;
 using Smapp.Actors.Configuration;
 using Smapp.Actors.Connections;
 using Smapp.Actors.Local;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 using Xunit.Abstractions;
 using static Smapp.Actors.Gateway.GatewayProtocol;
 

@@ -13,7 +13,7 @@ public class SamplingTests(ITestOutputHelper output) : ControllerTestKit(output)
     private const uint Token = 0x5a5a0001;
     private const uint Other = 0x5a5a0002;
 
-    private ConnectionProtocol.SampleBatch Batch(uint rtoUs, byte backoff = 0) => new(
+    private SamplerProtocol.SampleBatch Batch(uint rtoUs, byte backoff = 0) => new(
         new Dictionary<uint, List<Smapp.Netlink.Diag.SubflowDiag>>
         {
             [Token] = [SubDiag(Token, Local1, 40000, Remote1, 443, rtoUs: rtoUs, backoff: backoff, rttUs: 5_000, cwnd: 10)],
@@ -137,7 +137,7 @@ public class SamplingTests(ITestOutputHelper output) : ControllerTestKit(output)
                 SubDiag(Token, Local2, 40002, Remote1, 443, localId: 1),
             ],
             at, null), Gateway);
-        var batch = await ExpectMsgAsync<ConnectionProtocol.SampleBatch>();
+        var batch = await ExpectMsgAsync<SamplerProtocol.SampleBatch>();
         Assert.Equal(at, batch.At);
         Assert.Equal([Token, Other], batch.ByToken.Keys.Order());
         Assert.Equal([(ushort)40000, (ushort)40002], batch.ByToken[Token].Select(d => d.Id.SourcePort));
@@ -163,7 +163,7 @@ public class SamplingTests(ITestOutputHelper output) : ControllerTestKit(output)
         Advance(0);
         Assert.Equal(3, (await Gateway.ExpectMsgAsync<DumpSubflows>()).RequestId);
         sampler.Tell(new SubflowsDumped(3, [], Clock.Now, null), Gateway);
-        await ExpectMsgAsync<ConnectionProtocol.SampleBatch>(b => b.ByToken.Count == 0);
+        await ExpectMsgAsync<SamplerProtocol.SampleBatch>(b => b.ByToken.Count == 0);
         Advance(249);
         await Gateway.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(20));
         Advance(1);

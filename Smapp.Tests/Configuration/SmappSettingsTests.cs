@@ -1,7 +1,7 @@
 using System.Net;
 using Akka.Configuration;
 using Smapp.Actors.Configuration;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 
 namespace Smapp.Tests.Configuration;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 using Smapp.Host.Traffic;
 using Smapp.Netlink;
 using Smapp.Netlink.Diag;

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Smapp.Actors.Connections;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 using Smapp.Netlink;
 using Smapp.Netlink.Diag;
 using Smapp.Netlink.Mptcp;

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 using Smapp.Netlink;
 using Smapp.Netlink.Diag;
 using Smapp.Netlink.Mptcp;

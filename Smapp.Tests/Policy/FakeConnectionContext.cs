@@ -1,5 +1,5 @@
 using System.Net;
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 
 namespace Smapp.Tests.Policy;
 

@@ -1,4 +1,4 @@
-using Smapp.Actors.Policy;
+using Smapp.Policy;
 
 namespace Smapp.Tests.Policy;
 

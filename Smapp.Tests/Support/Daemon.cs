@@ -23,7 +23,7 @@ public sealed class Daemon : IDisposable
     public static Daemon Start(string netns, string hocon = "") => Start(netns, hocon, null);
 
     /// <summary>A daemon whose every connection gets the given policy (for policies written in a test).</summary>
-    public static Daemon Start(string netns, Func<Smapp.Actors.Policy.SubflowPolicy> policy) =>
+    public static Daemon Start(string netns, Func<Smapp.Policy.SubflowPolicy> policy) =>
         Start(netns, "", PolicySelector.Of("test-policy", policy));
 
     private static Daemon Start(string netns, string hocon, PolicySelector? selector)

@@ -1,4 +1,4 @@
-namespace Smapp.Actors.Policy;
+namespace Smapp.Policy;
 
 /// <summary>
 /// The accepting side's guard (paper, section 3: "a server could use this event to limit the number of subflows

@@ -1,4 +1,4 @@
-namespace Smapp.Actors.Policy;
+namespace Smapp.Policy;
 
 /// <summary>
 /// n subflows over the connection's initial address pair, each from a distinct source port: the kernel picks an

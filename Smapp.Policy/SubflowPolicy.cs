@@ -1,6 +1,6 @@
 using System.Reflection;
 
-namespace Smapp.Actors.Policy;
+namespace Smapp.Policy;
 
 /// <summary>
 /// A subflow controller (the paper's term): a plain class that overrides only the callbacks it needs. Only the

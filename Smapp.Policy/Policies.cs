@@ -1,4 +1,4 @@
-namespace Smapp.Actors.Policy;
+namespace Smapp.Policy;
 
 /// <summary>The policies Smapp ships, by name.</summary>
 public static class BuiltInPolicies

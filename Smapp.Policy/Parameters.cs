@@ -1,4 +1,4 @@
-namespace Smapp.Actors.Policy;
+namespace Smapp.Policy;
 
 public enum ParameterKind
 {

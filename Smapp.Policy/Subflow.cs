@@ -1,4 +1,4 @@
-namespace Smapp.Actors.Policy;
+namespace Smapp.Policy;
 
 /// <summary>
 /// A policy's view of one subflow of its connection. The controller updates it; policies read it. It keeps its

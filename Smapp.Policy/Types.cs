@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Smapp.Actors.Policy;
+namespace Smapp.Policy;
 
 /// <summary>Which end of the connection this host is.</summary>
 public enum Side

@@ -1,4 +1,4 @@
-namespace Smapp.Actors.Policy;
+namespace Smapp.Policy;
 
 /// <summary>The connection a policy instance manages.</summary>
 public sealed record ConnectionInfo(uint Token, Side Side, Endpoint Local, Endpoint Remote, bool TakenOver)

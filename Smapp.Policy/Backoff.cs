@@ -1,4 +1,4 @@
-namespace Smapp.Actors.Policy;
+namespace Smapp.Policy;
 
 /// <summary>How long to wait before re-opening a subflow, by what closed it.</summary>
 public sealed record BackoffSettings(

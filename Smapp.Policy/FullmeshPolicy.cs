@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace Smapp.Actors.Policy;
+namespace Smapp.Policy;
 
 /// <summary>
 /// The paper's first controller (section 4.1): a subflow for every (local address, remote address) pair, following

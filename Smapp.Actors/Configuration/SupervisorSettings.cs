@@ -1,0 +1,8 @@
+namespace Smapp.Actors.Configuration;
+
+/// <summary>Settings of the supervisor.</summary>
+/// <param name="ConnectionDispatcher">Dispatcher of the connection actors (the event loop's in production; null: the default).</param>
+/// <param name="Takeover">Adopt the connections that exist at start.</param>
+/// <param name="Mailbox">Mailbox of the connection and subflow actors (null: Akka's default).</param>
+/// <param name="SampleInterval">The sampler's interval for policies that do not ask for their own (null: 100 ms).</param>
+public sealed record SupervisorSettings(string? ConnectionDispatcher, bool Takeover, int MaxRestarts = 10, TimeSpan? RestartWindow = null, string? Mailbox = null, TimeSpan? SampleInterval = null);

@@ -1,0 +1,20 @@
+using Smapp.Netlink.Diag;
+
+namespace Smapp.Actors.Sampling;
+
+/// <summary>The messages of the <see cref="Sampler"/>.</summary>
+public static class SamplerProtocol
+{
+    /// <summary>How many connections want samples, and how often; 0 stops the dumps. Batches go to the sender.</summary>
+    public sealed record Demand(int Connections, TimeSpan Interval);
+
+    /// <summary>A sampler tick for every connection, by token.</summary>
+    public sealed record SampleBatch(IReadOnlyDictionary<uint, List<SubflowDiag>> ByToken, DateTimeOffset At);
+
+    public sealed record GetStats
+    {
+        public static readonly GetStats Instance = new();
+    }
+
+    public sealed record Stats(long Ticks, long Dumps, long Skipped, long Failed, TimeSpan LastDumpTime, int LastSubflows);
+}
