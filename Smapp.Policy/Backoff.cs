@@ -29,10 +29,10 @@ public enum FailureKind
 /// <summary>The re-establishment backoff: a pure function of the error and the attempt number.</summary>
 public static class Backoff
 {
-    public static FailureKind Classify(int errno) => errno switch
+    public static FailureKind Classify(Errno errno) => errno switch
     {
-        104 or 111 or 32 => FailureKind.Reset,                           // ECONNRESET, ECONNREFUSED, EPIPE
-        101 or 113 or 110 or 112 or 100 or 99 => FailureKind.Unreachable, // ENETUNREACH, EHOSTUNREACH, ETIMEDOUT, EHOSTDOWN, ENETDOWN, EADDRNOTAVAIL
+        Errno.ECONNRESET or Errno.ECONNREFUSED or Errno.EPIPE => FailureKind.Reset,
+        Errno.ENETUNREACH or Errno.EHOSTUNREACH or Errno.ETIMEDOUT or Errno.EHOSTDOWN or Errno.ENETDOWN or Errno.EADDRNOTAVAIL => FailureKind.Unreachable,
         _ => FailureKind.Other,
     };
 
@@ -41,7 +41,7 @@ public static class Backoff
     /// <paramref name="errno"/>: the base for its kind times Multiplier^(attempt-1), capped at Max; null once
     /// MaxAttempts retries have been spent.
     /// </summary>
-    public static TimeSpan? Delay(BackoffSettings s, int errno, int attempt)
+    public static TimeSpan? Delay(BackoffSettings s, Errno errno, int attempt)
     {
         if (attempt < 1 || (s.MaxAttempts > 0 && attempt > s.MaxAttempts))
         {

@@ -1,5 +1,3 @@
-using System.Net;
-
 namespace Smapp.Policy;
 
 /// <summary>
@@ -17,6 +15,10 @@ public sealed class FullmeshPolicy(BackoffSettings backoff, IReadOnlyList<string
 
     public override string Name => "fullmesh";
 
+    public override PolicyEvents Subscriptions =>
+        PolicyEvents.Established | PolicyEvents.LocalAddressAdded | PolicyEvents.LocalAddressRemoved |
+        PolicyEvents.Announced | PolicyEvents.Removed | PolicyEvents.SubflowClosed;
+
     public override void OnEstablished(IConnectionContext ctx) => Fill(ctx, "connection established");
 
     public override void OnLocalAddressAdded(IConnectionContext ctx, LocalAddress address) => Fill(ctx, $"local address {address} added");
@@ -31,7 +33,7 @@ public sealed class FullmeshPolicy(BackoffSettings backoff, IReadOnlyList<string
 
     public override void OnLocalAddressRemoved(IConnectionContext ctx, LocalAddress address)
     {
-        foreach (var s in ctx.Subflows.Where(s => SameAddress(s.Local.Address, address.Address) && !s.Abandoned).ToList())
+        foreach (var s in ctx.Subflows.Where(s => AddressForm.Same(s.Local.Address, address.Address) && !s.Abandoned).ToList())
         {
             ctx.Log("close", $"subflow {s}: its local address {address} went away; not retried");
             ctx.CloseSubflow(s);
@@ -40,7 +42,7 @@ public sealed class FullmeshPolicy(BackoffSettings backoff, IReadOnlyList<string
 
     public override void OnRemoved(IConnectionContext ctx, RemoteAddress address)
     {
-        foreach (var s in ctx.Subflows.Where(s => SameAddress(s.Remote.Address, address.Address) && !s.Abandoned && !s.Initial).ToList())
+        foreach (var s in ctx.Subflows.Where(s => AddressForm.Same(s.Remote.Address, address.Address) && !s.Abandoned && !s.Initial).ToList())
         {
             ctx.Log("close", $"subflow {s}: the peer withdrew {address}");
             ctx.CloseSubflow(s);
@@ -54,7 +56,7 @@ public sealed class FullmeshPolicy(BackoffSettings backoff, IReadOnlyList<string
             return;
         }
 
-        var local = ctx.LocalAddresses.FirstOrDefault(a => SameAddress(a.Address, subflow.Local.Address));
+        var local = ctx.LocalAddresses.FirstOrDefault(a => AddressForm.Same(a.Address, subflow.Local.Address));
         if (local is null || !Usable(local))
         {
             ctx.Log("give up", $"subflow {subflow} closed ({reason}) and its local address is gone");
@@ -62,7 +64,7 @@ public sealed class FullmeshPolicy(BackoffSettings backoff, IReadOnlyList<string
             return;
         }
 
-        if (!ctx.RemoteAddresses.Any(r => SameAddress(r.Address, subflow.Remote.Address)))
+        if (!ctx.RemoteAddresses.Any(r => AddressForm.Same(r.Address, subflow.Remote.Address)))
         {
             ctx.Log("give up", $"subflow {subflow} closed ({reason}) and the peer no longer has {subflow.Remote.Address}");
             ctx.CloseSubflow(subflow);
@@ -98,13 +100,13 @@ public sealed class FullmeshPolicy(BackoffSettings backoff, IReadOnlyList<string
 
             foreach (var local in ctx.LocalAddresses.Where(Usable))
             {
-                if (!SameFamily(local.Address, remote.Address))
+                if (!AddressForm.SameFamily(local.Address, remote.Address))
                 {
                     continue;
                 }
 
                 var live = ctx.Subflows.Count(s => !s.Abandoned);
-                if (ctx.Subflows.Any(s => !s.Abandoned && SameAddress(s.Local.Address, local.Address) && SameAddress(s.Remote.Address, remote.Address)))
+                if (ctx.Subflows.Any(s => !s.Abandoned && AddressForm.Same(s.Local.Address, local.Address) && AddressForm.Same(s.Remote.Address, remote.Address)))
                 {
                     continue;
                 }
@@ -123,10 +125,4 @@ public sealed class FullmeshPolicy(BackoffSettings backoff, IReadOnlyList<string
     }
 
     private bool Usable(LocalAddress a) => interfaces.Count == 0 || a.InterfaceName is not null && interfaces.Contains(a.InterfaceName);
-
-    internal static bool SameAddress(IPAddress a, IPAddress b) => Normal(a).Equals(Normal(b));
-
-    internal static bool SameFamily(IPAddress a, IPAddress b) => Normal(a).AddressFamily == Normal(b).AddressFamily;
-
-    private static IPAddress Normal(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
 }

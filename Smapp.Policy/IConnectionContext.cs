@@ -7,8 +7,9 @@ public sealed record ConnectionInfo(uint Token, Side Side, Endpoint Local, Endpo
 }
 
 /// <summary>
-/// What a policy can see and do. Commands return at once; the kernel's answer comes back through
-/// <see cref="SubflowPolicy.OnCommandResult"/> (and, for subflows, through the subflow events).
+/// What a policy can see and do. Commands return at once with a handle (null when nothing had to be sent); the
+/// kernel's answer comes back through <see cref="SubflowPolicy.OnCommandResult"/> carrying the same handle (and,
+/// for subflows, through the subflow events).
 /// </summary>
 public interface IConnectionContext
 {
@@ -25,23 +26,26 @@ public interface IConnectionContext
 
     DateTimeOffset Now { get; }
 
-    /// <summary>Opens a new subflow from <paramref name="local"/> to <paramref name="remote"/>; the kernel picks the source port.</summary>
+    /// <summary>
+    /// Opens a new subflow from <paramref name="local"/> to <paramref name="remote"/>; the kernel picks the source
+    /// port. The create's handle is the subflow's <see cref="Subflow.LastCommand"/>.
+    /// </summary>
     Subflow OpenSubflow(LocalAddress local, Endpoint remote, bool backup = false);
 
     /// <summary>Re-opens a closed subflow (same addresses) after <paramref name="delay"/>; cancelled if its local address goes away.</summary>
     void Reopen(Subflow subflow, TimeSpan delay);
 
     /// <summary>Closes a subflow (SUBFLOW_DESTROY) or abandons a pending / closed one.</summary>
-    void CloseSubflow(Subflow subflow);
+    CommandHandle? CloseSubflow(Subflow subflow);
 
     /// <summary>Marks a subflow backup or not (MP_PRIO to the peer).</summary>
-    void SetBackup(Subflow subflow, bool backup);
+    CommandHandle? SetBackup(Subflow subflow, bool backup);
 
     /// <summary>Advertises a local address to the peer (with a port, Smapp also listens there).</summary>
-    void Announce(LocalAddress address, ushort? port = null);
+    CommandHandle Announce(LocalAddress address, ushort? port = null);
 
     /// <summary>Withdraws an address (on that port) this policy announced; Smapp stops listening there.</summary>
-    void Withdraw(LocalAddress address, ushort? port = null);
+    CommandHandle? Withdraw(LocalAddress address, ushort? port = null);
 
     /// <summary>Starts (or restarts) a timer; <see cref="SubflowPolicy.OnTimer"/> gets its key.</summary>
     void StartTimer(string key, TimeSpan delay, bool repeat = false);

@@ -9,6 +9,9 @@ public sealed class NdiffportsPolicy(int subflows, BackoffSettings backoff) : Su
 {
     public override string Name => "ndiffports";
 
+    public override PolicyEvents Subscriptions =>
+        PolicyEvents.Established | PolicyEvents.LocalAddressRemoved | PolicyEvents.SubflowClosed;
+
     public int Target => subflows;
 
     public override void OnEstablished(IConnectionContext ctx)
@@ -18,7 +21,7 @@ public sealed class NdiffportsPolicy(int subflows, BackoffSettings backoff) : Su
             return;
         }
 
-        var local = ctx.LocalAddresses.FirstOrDefault(a => FullmeshPolicy.SameAddress(a.Address, ctx.Connection.Local.Address))
+        var local = ctx.LocalAddresses.FirstOrDefault(a => AddressForm.Same(a.Address, ctx.Connection.Local.Address))
             ?? new LocalAddress(ctx.Connection.Local.Address, 0, null);
         var live = ctx.Subflows.Count(s => !s.Abandoned);
         for (var i = live; i < subflows; i++)
@@ -30,7 +33,7 @@ public sealed class NdiffportsPolicy(int subflows, BackoffSettings backoff) : Su
 
     public override void OnLocalAddressRemoved(IConnectionContext ctx, LocalAddress address)
     {
-        foreach (var s in ctx.Subflows.Where(s => FullmeshPolicy.SameAddress(s.Local.Address, address.Address) && !s.Abandoned).ToList())
+        foreach (var s in ctx.Subflows.Where(s => AddressForm.Same(s.Local.Address, address.Address) && !s.Abandoned).ToList())
         {
             ctx.Log("close", $"subflow {s}: its local address went away");
             ctx.CloseSubflow(s);
@@ -44,7 +47,7 @@ public sealed class NdiffportsPolicy(int subflows, BackoffSettings backoff) : Su
             return;
         }
 
-        if (!ctx.LocalAddresses.Any(a => FullmeshPolicy.SameAddress(a.Address, subflow.Local.Address)))
+        if (!ctx.LocalAddresses.Any(a => AddressForm.Same(a.Address, subflow.Local.Address)))
         {
             ctx.CloseSubflow(subflow);
             return;

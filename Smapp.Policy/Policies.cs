@@ -60,4 +60,7 @@ public static class BuiltInPolicies
 public sealed class PassivePolicy : SubflowPolicy
 {
     public override string Name => "passive";
+
+    public override PolicyEvents Subscriptions =>
+        PolicyEvents.None;
 }

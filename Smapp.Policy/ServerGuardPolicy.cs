@@ -9,6 +9,9 @@ public sealed class ServerGuardPolicy(int maxSubflows, bool onePerAddress) : Sub
 {
     public override string Name => "server-guard";
 
+    public override PolicyEvents Subscriptions =>
+        PolicyEvents.Established | PolicyEvents.SubflowEstablished;
+
     public override void OnEstablished(IConnectionContext ctx)
     {
         // Taken over at start: enforce on what is already there, keeping the oldest. Each subflow is checked
@@ -29,7 +32,7 @@ public sealed class ServerGuardPolicy(int maxSubflows, bool onePerAddress) : Sub
     /// <summary>Closes <paramref name="subflow"/> if it breaks a rule next to <paramref name="others"/>; true when it stays.</summary>
     private bool Check(IConnectionContext ctx, Subflow subflow, IReadOnlyList<Subflow> others)
     {
-        if (onePerAddress && others.Any(s => FullmeshPolicy.SameAddress(s.Remote.Address, subflow.Remote.Address)))
+        if (onePerAddress && others.Any(s => AddressForm.Same(s.Remote.Address, subflow.Remote.Address)))
         {
             ctx.Log("refuse", $"subflow {subflow}: {subflow.Remote.Address} already has a subflow on this connection");
             ctx.CloseSubflow(subflow);

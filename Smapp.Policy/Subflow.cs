@@ -50,5 +50,8 @@ public sealed class Subflow
 
     public SubflowSample? LastSample { get; internal set; }
 
+    /// <summary>The last command given for this subflow (its create, its destroy, a backup change).</summary>
+    public CommandHandle? LastCommand { get; internal set; }
+
     public override string ToString() => $"#{Id} {Local}->{Remote}{(Backup ? " backup" : "")} {Phase.ToString().ToLowerInvariant()}";
 }

@@ -1,17 +1,19 @@
-using System.Reflection;
-
 namespace Smapp.Policy;
 
 /// <summary>
-/// A subflow controller (the paper's term): a plain class that overrides only the callbacks it needs. Only the
-/// callbacks a policy overrides are delivered to it — the paper's "registered events" — and samples are taken
-/// only when some policy overrides <see cref="OnSample"/> or <see cref="OnSubflowTimeout"/>.
+/// A subflow controller (the paper's term): a plain class that overrides the callbacks it needs and says which
+/// events it registers for in <see cref="Subscriptions"/>. Only those events are delivered to it — the paper's
+/// "receives only notifications for events it registered to" — and samples are taken only while some policy
+/// subscribed to <see cref="PolicyEvents.Sample"/> or <see cref="PolicyEvents.SubflowTimeout"/>.
 /// One instance manages one connection.
 /// </summary>
 public abstract class SubflowPolicy
 {
     /// <summary>The name rules and logs use (fullmesh, ndiffports, …).</summary>
     public abstract string Name { get; }
+
+    /// <summary>The events this policy registers for; a callback whose event is not here is never called.</summary>
+    public abstract PolicyEvents Subscriptions { get; }
 
     /// <summary>
     /// How often this policy wants samples (when it overrides OnSample or OnSubflowTimeout); null: the configured
@@ -51,7 +53,7 @@ public abstract class SubflowPolicy
     public virtual void OnCommandResult(IConnectionContext ctx, CommandOutcome outcome) { }
 }
 
-/// <summary>The callbacks a policy type overrides, found once per type.</summary>
+/// <summary>The events a policy can register for, one per callback.</summary>
 [Flags]
 public enum PolicyEvents
 {
@@ -74,38 +76,6 @@ public enum PolicyEvents
 
 public static class PolicyRegistration
 {
-    private static readonly Dictionary<Type, PolicyEvents> Cache = [];
-
-    /// <summary>The events <paramref name="type"/> registered for, by overriding their callbacks.</summary>
-    public static PolicyEvents Of(Type type)
-    {
-        lock (Cache)
-        {
-            if (Cache.TryGetValue(type, out var e))
-            {
-                return e;
-            }
-
-            e = PolicyEvents.None;
-            foreach (PolicyEvents flag in Enum.GetValues<PolicyEvents>())
-            {
-                if (flag == PolicyEvents.None)
-                {
-                    continue;
-                }
-
-                var method = type.GetMethod("On" + flag, BindingFlags.Public | BindingFlags.Instance);
-                if (method is not null && method.GetBaseDefinition().DeclaringType == typeof(SubflowPolicy) && method.DeclaringType != typeof(SubflowPolicy))
-                {
-                    e |= flag;
-                }
-            }
-
-            Cache[type] = e;
-            return e;
-        }
-    }
-
-    /// <summary>Whether a policy of this type needs periodic samples.</summary>
+    /// <summary>Whether a policy that registered for <paramref name="e"/> needs periodic samples.</summary>
     public static bool NeedsSamples(PolicyEvents e) => (e & (PolicyEvents.Sample | PolicyEvents.SubflowTimeout)) != 0;
 }

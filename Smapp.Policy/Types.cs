@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 
 namespace Smapp.Policy;
 
@@ -13,9 +12,7 @@ public enum Side
 /// <summary>An address and port. A join reported as a v4-mapped IPv6 address is kept as reported.</summary>
 public readonly record struct Endpoint(IPAddress Address, ushort Port)
 {
-    public override string ToString() => Address.AddressFamily == AddressFamily.InterNetworkV6 && !Address.IsIPv4MappedToIPv6
-        ? $"[{Address}]:{Port}"
-        : $"{(Address.IsIPv4MappedToIPv6 ? Address.MapToIPv4() : Address)}:{Port}";
+    public override string ToString() => AddressForm.Format(Address, Port);
 }
 
 /// <summary>A usable local address of this host: global scope, on an interface that is up.</summary>
@@ -60,18 +57,47 @@ public sealed record SubflowSample(
     uint TotalRetrans,
     uint Unacked);
 
-/// <summary>Why a subflow closed: the kernel's errno (0 when none) and the MPTCP reset reason if a reset was seen.</summary>
-public sealed record CloseReason(int Errno, uint? ResetReason = null, string? Message = null)
+/// <summary>Why a subflow closed: the kernel's errno (<see cref="Errno.None"/> when none) and the MPTCP reset reason if a reset was seen.</summary>
+public sealed record CloseReason(Errno Errno, uint? ResetReason = null, string? Message = null)
 {
-    public static readonly CloseReason None = new(0);
+    public static readonly CloseReason None = new(Errno.None);
 
-    public override string ToString() => Errno == 0 ? "no error" : $"errno {Errno}{(Message is null ? "" : $" ({Message})")}{(ResetReason is { } r ? $", reset reason {r}" : "")}";
+    public override string ToString() => Errno == Errno.None ? "no error" : $"{Errno}{(Message is null ? "" : $" ({Message})")}{(ResetReason is { } r ? $", reset reason {r}" : "")}";
 }
 
-/// <summary>What the kernel answered to a command a policy issued.</summary>
-public sealed record CommandOutcome(string Command, int Errno, string? Message, int? SubflowId = null)
+/// <summary>The kinds of command a policy can give.</summary>
+public enum CommandKind
 {
-    public bool Success => Errno == 0;
+    OpenSubflow,
+    CloseSubflow,
+    SetBackup,
+    Announce,
+    Withdraw,
+}
 
-    public override string ToString() => Success ? $"{Command}: ok" : $"{Command}: errno {Errno}{(Message is null ? "" : $" ({Message})")}";
+/// <summary>
+/// A command a policy gave, as its context returned it: the outcome that answers it carries the same handle, so a
+/// policy can tell which of two announcements failed.
+/// </summary>
+public readonly record struct CommandHandle(long Id, CommandKind Kind)
+{
+    /// <summary>The kernel command it became (SUBFLOW_CREATE, …).</summary>
+    public string Name => Kind switch
+    {
+        CommandKind.OpenSubflow => "SUBFLOW_CREATE",
+        CommandKind.CloseSubflow => "SUBFLOW_DESTROY",
+        CommandKind.SetBackup => "SET_FLAGS",
+        CommandKind.Announce => "ANNOUNCE",
+        _ => "REMOVE",
+    };
+
+    public override string ToString() => $"{Name}#{Id}";
+}
+
+/// <summary>What the kernel answered to a command a policy gave.</summary>
+public sealed record CommandOutcome(CommandHandle Command, Errno Errno, string? Message, int? SubflowId = null)
+{
+    public bool Success => Errno == Errno.None;
+
+    public override string ToString() => Success ? $"{Command.Name}: ok" : $"{Command.Name}: {Errno}{(Message is null ? "" : $" ({Message})")}";
 }

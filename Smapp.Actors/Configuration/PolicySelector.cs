@@ -9,10 +9,8 @@ public sealed record PolicyRule(string Name, Side? Side, IReadOnlySet<ushort>? R
     public bool Matches(Side side, Endpoint local, Endpoint remote) =>
         (Side is null || Side == side) &&
         (RemotePorts is null || RemotePorts.Contains(remote.Port)) &&
-        (RemotePrefix is null || RemotePrefix.Value.Contains(Normal(remote.Address))) &&
-        (LocalPrefix is null || LocalPrefix.Value.Contains(Normal(local.Address)));
-
-    private static IPAddress Normal(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
+        (RemotePrefix is null || RemotePrefix.Value.Contains(AddressForm.Canonical(remote.Address))) &&
+        (LocalPrefix is null || LocalPrefix.Value.Contains(AddressForm.Canonical(local.Address)));
 }
 
 /// <summary>Picks each connection's policy by the rules, with the configured parameters of that policy.</summary>
@@ -64,7 +62,7 @@ public sealed class PolicySelector
             var name = rule?.Policy ?? DefaultPolicy;
             var (definition, parameters) = _policies[name];
             var sample = definition.Create(parameters);
-            var choice = new PolicyChoice(name, () => definition.Create(parameters), PolicyRegistration.Of(sample.GetType()), sample.SampleInterval, key);
+            var choice = new PolicyChoice(name, () => definition.Create(parameters), sample.Subscriptions, sample.SampleInterval, key);
             _choices[key] = choice;
             return choice;
         }

@@ -1,48 +1,31 @@
 using System.Collections.Immutable;
-using System.Net;
 using Akka.Actor;
 using Akka.Event;
 using Smapp.Actors.Configuration;
-using Smapp.Actors.Gateway;
-using Smapp.Policy;
-using Smapp.Netlink.Diag;
 using Smapp.Netlink.Mptcp;
+using Smapp.Policy;
 using static Smapp.Actors.Connections.ConnectionProtocol;
 using static Smapp.Actors.Gateway.GatewayProtocol;
 
 namespace Smapp.Actors.Connections;
 
 /// <summary>
-/// One MPTCP connection: its state (subflows, the peer's addresses, the local ids it has used) and the policy
-/// instance that decides for it. Kernel events become policy callbacks (only those the policy overrides); the
-/// policy's commands go to the gateway and their outcomes come back to the policy. A failure in the policy
-/// restarts this actor alone, and its state is rebuilt from the kernel (sock_diag) before anything else runs.
+/// One MPTCP connection as an actor: it gives the connection's logic (<see cref="ConnectionCore"/>) isolation,
+/// timers and a restart. Its life has three stages, each a behaviour of its own: <see cref="Starting"/> waits for
+/// <see cref="Init"/>; <see cref="Running"/> routes every message to the core; after a failure,
+/// <see cref="Rebuilding"/> holds everything back until the kernel's view of the connection is in, so that the new
+/// policy instance starts from what the kernel has, not from what the failed one believed.
 /// </summary>
-public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUnboundedStash
+public sealed class ConnectionActor : UntypedActor, IWithTimers, IWithUnboundedStash, IConnectionHost
 {
-    /// <summary>TCP_ESTABLISHED: a subflow in any other state is connecting or already closing.</summary>
-    private const byte TcpEstablished = 1;
+    private const string ReopenTimerPrefix = "reopen:";
+    private const string PolicyTimerPrefix = "policy:";
 
     private readonly IActorRef _gateway;
     private readonly PolicyChoice _choice;
-    private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly List<Subflow> _subflows = new(2);
-    private readonly List<RemoteAddress> _remotes = new(1);
-    private readonly PolicyContext _ctx;
-
-    // Created on first use: most connections never need them, and thousands of connections add up.
-    private Dictionary<int, IActorRef>? _children;
-    private List<(IPAddress Address, ushort Port, byte Id)>? _localIds;
-    private Dictionary<long, (PmCommand Command, int? SubflowId)>? _pending;
-    private ImmutableList<LocalAddress> _locals = [];
-    private SubflowPolicy _policy;
-    private ConnectionInfo _info = null!;
-    private uint _token;
-    private Side _side;
-    private bool _started;
-    private bool _established;
-    private int _nextSubflowId;
-    private long _nextCorrelation;
+    private readonly IActorRef _self;
+    private readonly IScheduler _scheduler;
+    private readonly ConnectionCore _core;
     private int _restarts;
 
     /// <summary>
@@ -53,13 +36,20 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
     {
         _gateway = gateway;
         _choice = choice;
-        _policy = choice.Create();
-        _ctx = new PolicyContext(this);
+        _self = Self;
+        _scheduler = Context.System.Scheduler;
+        Log = Context.GetLogger();
+        _core = new ConnectionCore(choice, this);
+        Context.Become(Starting);
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     public IStash Stash { get; set; } = null!;
+
+    public ILoggingAdapter Log { get; }
+
+    public DateTimeOffset Now => _scheduler.Now;
 
     /// <summary>Props shared by every connection of one policy choice; send each actor an <see cref="Init"/> first.</summary>
     public static Props Props(IActorRef gateway, PolicyChoice choice, string? dispatcher, string? mailbox = null)
@@ -69,71 +59,45 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
         return mailbox is null ? props : props.WithMailbox(mailbox);
     }
 
-    private PolicyEvents Events => _choice.Events;
+    protected override void OnReceive(object message) => Unhandled(message);
 
-    private bool Wants(PolicyEvents e) => (Events & e) != 0;
+    // --- stages --------------------------------------------------------------------------------------------
 
-    private void Start(Init init)
+    /// <summary>Until <see cref="Init"/> says which connection this is, everything waits.</summary>
+    private void Starting(object message)
     {
-        _started = true;
-        _token = init.Token;
-        _locals = init.Locals;
-        switch (init.Origin)
+        if (message is not Init init)
         {
-            case FromEvent { Event: var ev }:
-                _side = ev.ServerSide == true ? Side.Server : Side.Client;
-                StartFromEvent(ev);
-                break;
-            case FromKernel k:
-                _side = k.Side;
-                Adopt(k.Connection, k.Subflows, k.Side);
-                break;
-        }
-    }
-
-    protected override void PreRestart(Exception reason, object message)
-    {
-        // The new instance starts from the constructor's arguments: hand it what must outlive this one.
-        Self.Tell(new Carried(_token, _side, _restarts, _locals, reason.Message));
-
-        // Children (and their timers) stop; the policy instance is dropped with the old state.
-        base.PreRestart(reason, message);
-    }
-
-    /// <summary>What a restarted instance keeps from the failed one (its own fields start over).</summary>
-    private sealed record Carried(uint Token, Side Side, int Restarts, ImmutableList<LocalAddress> Locals, string Reason);
-
-    protected override void PostRestart(Exception reason) => BecomeStacked(Rebuilding);
-
-    // --- behaviours ----------------------------------------------------------------------------------------
-
-    protected override void OnReceive(object message)
-    {
-        if (!_started)
-        {
-            if (message is Init init)
-            {
-                Start(init);
-            }
-            else
-            {
-                Stash.Stash();
-            }
-
+            Stash.Stash();
             return;
         }
 
+        switch (init.Origin)
+        {
+            case FromEvent { Event: var ev }:
+                _core.StartFromEvent(init.Token, ev, init.Locals);
+                break;
+            case FromKernel k:
+                _core.Adopt(init.Token, k.Connection, k.Subflows, k.Side, init.Locals, freshPolicy: false);
+                break;
+        }
+
+        Context.Become(Running);
+        Stash.UnstashAll();
+    }
+
+    private void Running(object message)
+    {
         switch (message)
         {
-            case MptcpEvent e: HandleEvent(e); break;
-            case CommandResult r: HandleResult(r); break;
-            case ReopenDue d: HandleReopenDue(d); break;
-            case RtoGrew g: HandleRtoGrew(g); break;
-            case Samples s: HandleSamples(s); break;
-            case PolicyTimer t: if (Wants(PolicyEvents.Timer)) { _policy.OnTimer(_ctx, t.Key); } break;
-            case LocalAddressesChanged c: HandleLocalAddresses(c); break;
-            case Resync r: HandleResync(r); break;
-            case GetState: Sender.Tell(State()); break;
+            case MptcpEvent e: _core.OnEvent(e); break;
+            case CommandResult r: _core.OnResult(r); break;
+            case ReopenDue d: _core.OnReopenDue(d.SubflowId); break;
+            case PolicyTimer t: _core.OnPolicyTimer(t.Key); break;
+            case Samples s: _core.OnSamples(s.Subflows, s.At); break;
+            case LocalAddressesChanged c: _core.OnLocalAddresses(c.All); break;
+            case Resync r: _core.OnResync(r.Connection, r.Subflows); break;
+            case GetState: Sender.Tell(_core.State(_restarts)); break;
             case Crash c: throw new InvalidOperationException(c.Why);
             case ConnectionsDumped: break;
             default: Unhandled(message); break;
@@ -145,28 +109,28 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
     {
         switch (message)
         {
-            case ConnectionsDumped d:
-                var conn = d.Connections.FirstOrDefault(c => c.Info.Token == _token);
+            case Carried c:
+                _restarts = c.Restarts + 1;
+                Log.Warning("connection {Token:x8}: policy {Policy} failed ({Reason}); restarting it with state rebuilt from the kernel", c.Token, _choice.Name, c.Reason);
+                _carried = c;
+                _gateway.Tell(new DumpConnections(0, c.Token));
+                break;
+            case ConnectionsDumped d when _carried is { } carried:
+                var conn = d.Connections.FirstOrDefault(x => x.Info.Token == carried.Token);
                 if (conn is null)
                 {
-                    _log.Info("connection {Token:x8} is gone from the kernel; stopping", _token);
+                    Log.Info("connection {Token:x8} is gone from the kernel; stopping", carried.Token);
                     Context.Stop(Self);
                     return;
                 }
 
-                _policy = _choice.Create();
-                _started = true;
-                Adopt(conn, d.Subflows.Where(s => s.Token == _token).ToList(), _side);
-                UnbecomeStacked();
+                _core.Adopt(carried.Token, conn, d.Subflows.Where(s => s.Token == carried.Token).ToList(), carried.Side, carried.Locals, freshPolicy: false);
+                _carried = null;
+                Context.Become(Running);
                 Stash.UnstashAll();
                 break;
-            case Carried c:
-                (_token, _side, _restarts, _locals) = (c.Token, c.Side, c.Restarts + 1, c.Locals);
-                _log.Warning("connection {Token:x8}: policy {Policy} failed ({Reason}); restarting it with state rebuilt from the kernel", _token, _choice.Name, c.Reason);
-                _gateway.Tell(new DumpConnections(0, _token));
-                break;
             case GetState:
-                Sender.Tell(State());
+                Sender.Tell(_core.State(_restarts));
                 break;
             default:
                 Stash.Stash();
@@ -174,531 +138,50 @@ public sealed partial class ConnectionActor : UntypedActor, IWithTimers, IWithUn
         }
     }
 
-    // --- start ---------------------------------------------------------------------------------------------
+    private Carried? _carried;
 
-    private void StartFromEvent(MptcpEvent ev)
+    /// <summary>What a restarted instance keeps from the failed one (its own fields start over).</summary>
+    private sealed record Carried(uint Token, Side Side, int Restarts, ImmutableList<LocalAddress> Locals, string Reason);
+
+    protected override void PreRestart(Exception reason, object message)
     {
-        var side = ev.ServerSide == true ? Side.Server : Side.Client;
-        _info = new ConnectionInfo(_token, side, EndpointOf(ev.SourceAddress, ev.SourcePort), EndpointOf(ev.DestinationAddress, ev.DestinationPort), false);
-        if (ev.SourceAddress is not null)
-        {
-            AddInitialSubflow(_info.Local, _info.Remote, ev.RemoteId ?? 0);
-        }
+        // The new instance starts from the constructor's arguments: hand it what must outlive this one.
+        Self.Tell(new Carried(_core.Token, _core.Side, _restarts, _core.Locals, reason.Message));
 
-        HandleEvent(ev);
+        // Timers stop; the policy instance is dropped with the old state.
+        base.PreRestart(reason, message);
     }
 
-    /// <summary>Builds the state from the kernel's view, and tells the policy it has an established connection.</summary>
-    private void Adopt(ConnectionDiag conn, IReadOnlyList<SubflowDiag> subflows, Side side)
+    protected override void PostRestart(Exception reason) => Context.Become(Rebuilding);
+
+    // --- the core's host -----------------------------------------------------------------------------------
+
+    void IConnectionHost.Send(PmCommand command) => _gateway.Tell(command, _self);
+
+    void IConnectionHost.StartReopenTimer(int subflowId, TimeSpan delay) =>
+        Timers.StartSingleTimer(ReopenTimerPrefix + subflowId, new ReopenDue(subflowId), delay);
+
+    void IConnectionHost.CancelReopenTimer(int subflowId)
     {
-        foreach (var child in _children?.Values ?? Enumerable.Empty<IActorRef>())
+        if (Timers.IsTimerActive(ReopenTimerPrefix + subflowId))
         {
-            Context.Stop(child);
-        }
-
-        _children = null;
-        _localIds = null;
-        _pending = null;
-        _subflows.Clear();
-        _remotes.Clear();
-        _info = new ConnectionInfo(_token, side, new Endpoint(conn.Id.Source, conn.Id.SourcePort), new Endpoint(conn.Id.Destination, conn.Id.DestinationPort), true);
-        _remotes.Add(new RemoteAddress(_info.Remote.Address, _info.Remote.Port, 0));
-        foreach (var sf in subflows.Where(s => s.TcpState == TcpEstablished))
-        {
-            var local = new Endpoint(sf.Id.Source, sf.Id.SourcePort);
-            var remote = new Endpoint(sf.Id.Destination, sf.Id.DestinationPort);
-            var s = NewSubflow(local, remote, sf.LocalId, sf.BackupLocal, SubflowPhase.Established);
-            s.RemoteId = sf.RemoteId;
-            s.Initial = sf.LocalId == 0 && sf.RemoteId == 0 && local.Equals(_info.Local);
-            s.EstablishedAt = _ctx.Now;
-            RememberLocalId(sf.Id.Source, sf.LocalId);
-            if (sf.RemoteId != 0 && !_remotes.Any(r => r.Id == sf.RemoteId))
-            {
-                _remotes.Add(new RemoteAddress(sf.Id.Destination, sf.Id.DestinationPort, sf.RemoteId));
-            }
-        }
-
-        _established = true;
-        _log.Info("connection {Connection} taken over with {Count} subflows; policy {Policy} ({Rule})", _info, subflows.Count, _choice.Name, _choice.Rule);
-        if (Wants(PolicyEvents.Established)) { _policy.OnEstablished(_ctx); }
-    }
-
-    // --- kernel events -------------------------------------------------------------------------------------
-
-    private void HandleEvent(MptcpEvent ev)
-    {
-        switch (ev.Type)
-        {
-            case MptcpEventType.Created when !_established:
-                if (Wants(PolicyEvents.Created)) { _policy.OnCreated(_ctx); }
-                break;
-            case MptcpEventType.Established:
-                if (_established)
-                {
-                    return;
-                }
-
-                _established = true;
-                if (!_remotes.Any(r => r.Id == 0))
-                {
-                    _remotes.Add(new RemoteAddress(_info.Remote.Address, _info.Remote.Port, 0));
-                }
-
-                _log.Info("connection {Connection} established; policy {Policy} ({Rule})", _info, _choice.Name, _choice.Rule);
-                if (Wants(PolicyEvents.Established)) { _policy.OnEstablished(_ctx); }
-                break;
-            case MptcpEventType.Closed:
-                if (Wants(PolicyEvents.Closed)) { _policy.OnClosed(_ctx); }
-                Context.Stop(Self);
-                break;
-            case MptcpEventType.Announced when ev.DestinationAddress is not null && ev.RemoteId is { } id:
-                var announced = new RemoteAddress(ev.DestinationAddress, ev.DestinationPort, id);
-                _remotes.RemoveAll(r => r.Id == id);
-                _remotes.Add(announced);
-                if (Wants(PolicyEvents.Announced)) { _policy.OnAnnounced(_ctx, announced); }
-                break;
-            case MptcpEventType.Removed when ev.RemoteId is { } rid:
-                var gone = _remotes.FirstOrDefault(r => r.Id == rid);
-                if (gone is not null)
-                {
-                    _remotes.Remove(gone);
-                    if (Wants(PolicyEvents.Removed)) { _policy.OnRemoved(_ctx, gone); }
-                }
-
-                break;
-            case MptcpEventType.SubEstablished:
-                HandleSubEstablished(ev);
-                break;
-            case MptcpEventType.SubClosed:
-                HandleSubClosed(ev);
-                break;
-            case MptcpEventType.SubPriority:
-                if (Find(ev) is { } prio)
-                {
-                    prio.Backup = ev.Backup ?? prio.Backup;
-                    if (Wants(PolicyEvents.SubflowPriority)) { _policy.OnSubflowPriority(_ctx, prio); }
-                }
-
-                break;
+            Timers.Cancel(ReopenTimerPrefix + subflowId);
         }
     }
 
-    private void HandleSubEstablished(MptcpEvent ev)
+    void IConnectionHost.StartPolicyTimer(string key, TimeSpan delay, bool repeat)
     {
-        var local = EndpointOf(ev.SourceAddress, ev.SourcePort);
-        var remote = EndpointOf(ev.DestinationAddress, ev.DestinationPort);
-        var s = Find(ev) ?? FindConnecting(local.Address, remote);
-        if (s is null)
+        if (repeat)
         {
-            s = NewSubflow(local, remote, ev.LocalId ?? 0, ev.Backup ?? false, SubflowPhase.Established);
+            Timers.StartPeriodicTimer(PolicyTimerPrefix + key, new PolicyTimer(key), delay);
         }
-
-        s.Local = local with { Address = Intern(local.Address) };
-        s.Remote = remote with { Address = Intern(remote.Address) };
-        s.Phase = SubflowPhase.Established;
-        s.EstablishedAt = _ctx.Now;
-        s.Failures = 0;
-        s.Backup = ev.Backup ?? s.Backup;
-        s.LocalId = ev.LocalId ?? s.LocalId;
-        s.RemoteId = ev.RemoteId ?? s.RemoteId;
-        if (ev.LocalId is { } lid && ev.SourceAddress is not null)
+        else
         {
-            RememberLocalId(ev.SourceAddress, lid);
-        }
-
-        if (s.Abandoned)
-        {
-            // Closed by the policy while it was connecting: finish the job now that the kernel knows its port.
-            Destroy(s);
-            return;
-        }
-
-        if (Wants(PolicyEvents.SubflowEstablished)) { _policy.OnSubflowEstablished(_ctx, s); }
-    }
-
-    private void HandleSubClosed(MptcpEvent ev)
-    {
-        var remote = EndpointOf(ev.DestinationAddress, ev.DestinationPort);
-        var s = Find(ev) ?? (ev.SourceAddress is null ? null : FindConnecting(ev.SourceAddress, remote));
-        if (s is null)
-        {
-            return;
-        }
-
-        Closed(s, new CloseReason(ev.Error ?? 0, ev.ResetReason));
-    }
-
-    /// <summary>A subflow closed (kernel event or refused create): tell the policy, then forget it unless re-opened.</summary>
-    private void Closed(Subflow s, CloseReason reason)
-    {
-        s.Phase = SubflowPhase.Closed;
-        s.Failures++;
-        s.LastClose = reason;
-        if (!s.Abandoned)
-        {
-            if (Wants(PolicyEvents.SubflowClosed)) { _policy.OnSubflowClosed(_ctx, s, reason); }
-        }
-
-        if (s.Phase != SubflowPhase.Pending)
-        {
-            Forget(s);
+            Timers.StartSingleTimer(PolicyTimerPrefix + key, new PolicyTimer(key), delay);
         }
     }
 
-    private void Forget(Subflow s)
-    {
-        _subflows.Remove(s);
-        if (_children is not null && _children.Remove(s.Id, out var child))
-        {
-            Context.Stop(child);
-        }
-    }
+    void IConnectionHost.CancelPolicyTimer(string key) => Timers.Cancel(PolicyTimerPrefix + key);
 
-    // --- commands and their outcomes -----------------------------------------------------------------------
-
-    private void Send(PmCommand command, int? subflowId)
-    {
-        (_pending ??= [])[command.Correlation] = (command, subflowId);
-        _gateway.Tell(command, Self);
-    }
-
-    private long NextCorrelation() => ++_nextCorrelation;
-
-    private void Create(Subflow s)
-    {
-        s.Phase = SubflowPhase.Connecting;
-        s.Local = s.Local with { Port = 0 };
-        var local = new MptcpAddress(s.Local.Address, s.LocalId, null, s.Backup ? MptcpAddrFlags.Backup : MptcpAddrFlags.None);
-        Send(new CreateSubflow(NextCorrelation(), _token, local, new MptcpAddress(s.Remote.Address, null, s.Remote.Port)), s.Id);
-    }
-
-    private void Destroy(Subflow s) =>
-        Send(new DestroySubflow(NextCorrelation(), _token, new MptcpAddress(s.Local.Address, null, s.Local.Port), new MptcpAddress(s.Remote.Address, null, s.Remote.Port)), s.Id);
-
-    private void HandleResult(CommandResult r)
-    {
-        if (_pending is null || !_pending.Remove(r.Command.Correlation, out var p))
-        {
-            return;
-        }
-
-        if (_pending.Count == 0)
-        {
-            _pending = null;
-        }
-
-        var s = p.SubflowId is { } id ? SubflowById(id) : null;
-        var outcome = new CommandOutcome(r.Command.Name, r.Errno, r.Message, p.SubflowId);
-        if (!r.Success)
-        {
-            _log.Info("connection {Token:x8}: {Command} refused: {Errno} {Message}", _token, r.Command.Name, Smapp.Netlink.Native.Errno.Name(r.Errno), r.Message);
-        }
-
-        if (Wants(PolicyEvents.CommandResult)) { _policy.OnCommandResult(_ctx, outcome); }
-        if (s is null || r.Success && r.Command is not SetBackup)
-        {
-            return;
-        }
-
-        switch (r.Command)
-        {
-            case CreateSubflow when s.Phase == SubflowPhase.Connecting:
-                Closed(s, new CloseReason(r.Errno, null, r.Message));
-                break;
-            case DestroySubflow when r.Errno == Smapp.Netlink.Native.Errno.ESRCH:
-                Forget(s);
-                break;
-            case SetBackup b when r.Success:
-                s.Backup = b.Backup;
-                break;
-        }
-    }
-
-    private void HandleReopenDue(ReopenDue d)
-    {
-        if (SubflowById(d.SubflowId) is not { Phase: SubflowPhase.Pending } s || s.Abandoned)
-        {
-            return;
-        }
-
-        if (!_locals.Any(a => a.Address.Equals(s.Local.Address)))
-        {
-            _log.Info("connection {Token:x8}: not re-opening subflow {Subflow}: its local address is gone", _token, s);
-            Forget(s);
-            return;
-        }
-
-        Create(s);
-    }
-
-    // --- samples and local addresses -----------------------------------------------------------------------
-
-    private void HandleSamples(Samples m)
-    {
-        foreach (var diag in m.Subflows)
-        {
-            var s = _subflows.FirstOrDefault(x => x.Local.Port == diag.Id.SourcePort && x.Remote.Port == diag.Id.DestinationPort && Same(x.Local.Address, diag.Id.Source));
-            if (s is null)
-            {
-                continue;
-            }
-
-            var i = diag.Info;
-            s.LastSample = new SubflowSample(m.At, TimeSpan.FromTicks(i.RtoUs * 10L), i.Backoff, TimeSpan.FromTicks(i.RttUs * 10L), i.SndCwnd,
-                i.PacingRate, i.DeliveryRate, i.BytesAcked, i.BytesSent, i.BytesReceived, i.TotalRetrans, i.Unacked);
-            if (Wants(PolicyEvents.SubflowTimeout) && s.Phase == SubflowPhase.Established)
-            {
-                ChildOf(s).Tell(new RtoSample(s.LastSample.Rto, i.Backoff));
-            }
-        }
-
-        if (Wants(PolicyEvents.Sample)) { _policy.OnSample(_ctx); }
-    }
-
-    private void HandleRtoGrew(RtoGrew g)
-    {
-        if (SubflowById(g.SubflowId) is { Phase: SubflowPhase.Established } s)
-        {
-            if (Wants(PolicyEvents.SubflowTimeout)) { _policy.OnSubflowTimeout(_ctx, s, g.Rto); }
-        }
-    }
-
-    private void HandleLocalAddresses(LocalAddressesChanged c)
-    {
-        var before = _locals;
-        _locals = c.All;
-        foreach (var gone in before.Where(o => !c.All.Any(n => n.Address.Equals(o.Address))))
-        {
-            if (Wants(PolicyEvents.LocalAddressRemoved)) { _policy.OnLocalAddressRemoved(_ctx, gone); }
-
-            // Whatever the policy did, nothing waits to re-open from an address that is gone.
-            foreach (var s in _subflows.Where(s => s.Phase is SubflowPhase.Pending or SubflowPhase.Closed && s.Local.Address.Equals(gone.Address)).ToList())
-            {
-                _log.Info("connection {Token:x8}: subflow {Subflow} abandoned: local address {Address} went away", _token, s, gone);
-                s.Abandoned = true;
-                Forget(s);
-            }
-        }
-
-        if (!_established)
-        {
-            return;
-        }
-
-        foreach (var added in c.All.Where(n => !before.Any(o => o.Address.Equals(n.Address))))
-        {
-            if (Wants(PolicyEvents.LocalAddressAdded)) { _policy.OnLocalAddressAdded(_ctx, added); }
-        }
-    }
-
-    private void HandleResync(Resync r)
-    {
-        if (r.Connection is null)
-        {
-            if (Wants(PolicyEvents.Closed)) { _policy.OnClosed(_ctx); }
-            Context.Stop(Self);
-            return;
-        }
-
-        // Subflows the kernel no longer has closed while events were lost.
-        var live = r.Subflows.Where(d => d.TcpState == TcpEstablished).ToList();
-        foreach (var s in _subflows.Where(s => s.Phase == SubflowPhase.Established).ToList())
-        {
-            if (!live.Any(d => d.Id.SourcePort == s.Local.Port && d.Id.DestinationPort == s.Remote.Port && Same(d.Id.Source, s.Local.Address)))
-            {
-                Closed(s, CloseReason.None);
-            }
-        }
-
-        // Subflows the kernel has that we did not hear of.
-        foreach (var d in live)
-        {
-            if (!_subflows.Any(s => s.Local.Port == d.Id.SourcePort && s.Remote.Port == d.Id.DestinationPort && Same(d.Id.Source, s.Local.Address)))
-            {
-                var s = NewSubflow(new Endpoint(d.Id.Source, d.Id.SourcePort), new Endpoint(d.Id.Destination, d.Id.DestinationPort), d.LocalId, d.BackupLocal, SubflowPhase.Established);
-                s.EstablishedAt = _ctx.Now;
-                if (Wants(PolicyEvents.SubflowEstablished)) { _policy.OnSubflowEstablished(_ctx, s); }
-            }
-        }
-    }
-
-    // --- helpers -------------------------------------------------------------------------------------------
-
-
-    private Subflow NewSubflow(Endpoint local, Endpoint remote, byte localId, bool backup, SubflowPhase phase)
-    {
-        var s = new Subflow(++_nextSubflowId, local with { Address = Intern(local.Address) }, remote with { Address = Intern(remote.Address) }, localId, backup, phase);
-        _subflows.Add(s);
-        if (Wants(PolicyEvents.SubflowTimeout))
-        {
-            ChildOf(s);
-        }
-
-        return s;
-    }
-
-    /// <summary>
-    /// The subflow's actor, created when the subflow first needs one: for its RTO watch (when the policy listens to
-    /// timeouts) or for its re-establishment timer. An idle subflow costs no actor.
-    /// </summary>
-    private IActorRef ChildOf(Subflow s)
-    {
-        _children ??= [];
-        if (!_children.TryGetValue(s.Id, out var child))
-        {
-            var props = SubflowActor.Props(s.Id).WithDispatcher(Context.Props.Dispatcher);
-            child = Context.ActorOf(Context.Props.Mailbox is { } mailbox ? props.WithMailbox(mailbox) : props, $"subflow-{s.Id}");
-            _children[s.Id] = child;
-        }
-
-        return child;
-    }
-
-    private void AddInitialSubflow(Endpoint local, Endpoint remote, byte remoteId)
-    {
-        var s = NewSubflow(local, remote, 0, false, SubflowPhase.Established);
-        s.Initial = true;
-        s.RemoteId = remoteId;
-        s.EstablishedAt = _ctx.Now;
-    }
-
-    private Subflow? SubflowById(int id)
-    {
-        foreach (var s in _subflows)
-        {
-            if (s.Id == id)
-            {
-                return s;
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>The same address object as one the connection already holds, so that subflows share it.</summary>
-    private IPAddress Intern(IPAddress a)
-    {
-        if (_info is not null)
-        {
-            if (a.Equals(_info.Local.Address)) return _info.Local.Address;
-            if (a.Equals(_info.Remote.Address)) return _info.Remote.Address;
-        }
-
-        foreach (var l in _locals)
-        {
-            if (a.Equals(l.Address)) return l.Address;
-        }
-
-        return a;
-    }
-
-    /// <summary>The oldest subflow we asked the kernel for (port not known yet) from this address to this endpoint.</summary>
-    private Subflow? FindConnecting(IPAddress local, Endpoint remote)
-    {
-        Subflow? best = null;
-        foreach (var x in _subflows)
-        {
-            if (x.Phase == SubflowPhase.Connecting && x.Local.Port == 0 && Same(x.Local.Address, local) && SameEndpoint(x.Remote, remote) && (best is null || x.Id < best.Id))
-            {
-                best = x;
-            }
-        }
-
-        return best;
-    }
-
-    /// <summary>The subflow with exactly this event's 4-tuple.</summary>
-    private Subflow? Find(MptcpEvent ev)
-    {
-        if (ev.SourcePort is not { } sp || ev.DestinationPort is not { } dp || ev.SourceAddress is null || ev.DestinationAddress is null)
-        {
-            return null;
-        }
-
-        foreach (var s in _subflows)
-        {
-            if (s.Local.Port == sp && s.Remote.Port == dp && Same(s.Local.Address, ev.SourceAddress) && Same(s.Remote.Address, ev.DestinationAddress))
-            {
-                return s;
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>The local address id to use for <paramref name="address"/>: 0 for the initial subflow's, else a stable one per connection.</summary>
-    /// <summary>
-    /// The local address id for <paramref name="address"/> (and, for an announcement on its own port,
-    /// <paramref name="port"/>): 0 for the initial subflow's address, else one this connection keeps for it. The
-    /// kernel pairs an id with one address and port, so announcing the initial address on another port takes a
-    /// new id.
-    /// </summary>
-    private byte LocalIdFor(IPAddress address, ushort port = 0)
-    {
-        if (port == 0 && Same(address, _info.Local.Address))
-        {
-            return 0;
-        }
-
-        if (KnownLocalId(address, port) is { } id)
-        {
-            return id;
-        }
-
-        for (byte candidate = 1; candidate < 255; candidate++)
-        {
-            if (_localIds is null || !_localIds.Exists(e => e.Id == candidate))
-            {
-                RememberLocalId(address, candidate, port);
-                return candidate;
-            }
-        }
-
-        return 255;
-    }
-
-    /// <summary>
-    /// The id this connection gave <paramref name="address"/> (on <paramref name="port"/>, 0: no port), if any. The
-    /// kernel keeps an address's entry (and refuses to reuse its id for another address) even after a subflow on it
-    /// closed, so ids are remembered for the connection's life.
-    /// </summary>
-    internal byte? KnownLocalId(IPAddress address, ushort port = 0)
-    {
-        if (_localIds is not null)
-        {
-            foreach (var (a, p, id) in _localIds)
-            {
-                if (p == port && Same(a, address))
-                {
-                    return id;
-                }
-            }
-        }
-
-        return null;
-    }
-
-    private void RememberLocalId(IPAddress address, byte id, ushort port = 0)
-    {
-        if (id == 0 || KnownLocalId(address, port) is not null)
-        {
-            return;
-        }
-
-        (_localIds ??= new(1)).Add((Intern(Norm(address)), port, id));
-    }
-
-    private static Endpoint EndpointOf(IPAddress? a, ushort? port) => new(a ?? IPAddress.Any, port ?? 0);
-
-    private static IPAddress Norm(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
-
-    private static bool Same(IPAddress a, IPAddress b) => Norm(a).Equals(Norm(b));
-
-    private static bool SameEndpoint(Endpoint a, Endpoint b) => a.Port == b.Port && Same(a.Address, b.Address);
-
-    private ConnectionState State() => new(
-        _token, _info?.Side ?? _side, _info?.Local.ToString() ?? "", _info?.Remote.ToString() ?? "", _choice.Name, _choice.Rule,
-        _info?.TakenOver ?? false, _established,
-        _subflows.OrderBy(s => s.Id).Select(s => new SubflowState(s.Id, s.Local.ToString(), s.Remote.ToString(), s.Backup, s.Phase, s.LocalId, s.Initial, s.Failures, s.EstablishedAt, s.LastSample)).ToList(),
-        _restarts);
+    void IConnectionHost.Finished() => Context.Stop(_self);
 }

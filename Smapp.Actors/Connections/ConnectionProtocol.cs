@@ -14,7 +14,7 @@ public sealed record FromEvent(MptcpEvent Event) : ConnectionOrigin;
 /// <summary>Found live in the kernel (start-up takeover, lost events, restart): its sock_diag view.</summary>
 public sealed record FromKernel(ConnectionDiag Connection, IReadOnlyList<SubflowDiag> Subflows, Side Side) : ConnectionOrigin;
 
-/// <summary>The messages connection actors, subflow actors and their supervisor exchange.</summary>
+/// <summary>The messages connection actors and their supervisor exchange.</summary>
 public static class ConnectionProtocol
 {
     /// <summary>A connection actor's first message: which connection it is, how it was learned of, the local addresses now.</summary>
@@ -41,14 +41,8 @@ public static class ConnectionProtocol
 
     public sealed record ConnectionsState(IReadOnlyList<uint> Tokens, int WantingSamples);
 
-    // Between a connection and its subflow actors.
-    internal sealed record ReopenAfter(TimeSpan Delay);
-
+    // A connection's own timers.
     internal sealed record ReopenDue(int SubflowId);
-
-    internal sealed record RtoSample(TimeSpan Rto, byte Backoff);
-
-    internal sealed record RtoGrew(int SubflowId, TimeSpan Rto, TimeSpan Previous);
 
     internal sealed record PolicyTimer(string Key);
 

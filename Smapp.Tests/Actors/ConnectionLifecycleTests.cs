@@ -68,6 +68,8 @@ public class ConnectionLifecycleTests(ITestOutputHelper output) : ControllerTest
 
         public override string Name => "watching-fullmesh";
 
+        public override PolicyEvents Subscriptions => _inner.Subscriptions | PolicyEvents.SubflowTimeout;
+
         public override void OnEstablished(IConnectionContext ctx) => _inner.OnEstablished(ctx);
 
         public override void OnLocalAddressRemoved(IConnectionContext ctx, LocalAddress address) => _inner.OnLocalAddressRemoved(ctx, address);
@@ -80,7 +82,7 @@ public class ConnectionLifecycleTests(ITestOutputHelper output) : ControllerTest
     }
 
     [Fact]
-    public async Task Each_subflow_has_its_own_subflow_actor_which_stops_when_the_subflow_is_gone()
+    public async Task A_subflow_whose_local_address_goes_away_is_destroyed_and_leaves_the_table()
     {
         await StartSupervisorAsync(PolicySelector.Of("watching-fullmesh", () => new WatchingFullmesh()), false, Eth0, Wlan0);
         Supervisor.Tell(Created(Token));
@@ -93,26 +95,18 @@ public class ConnectionLifecycleTests(ITestOutputHelper output) : ControllerTest
         Assert.Equal(2, state.Subflows.Count);
         Assert.Equal([SubflowPhase.Established, SubflowPhase.Established], state.Subflows.Select(s => s.Phase));
         Assert.Equal("198.51.100.1:50001", state.Subflows[1].Local);
-        foreach (var s in state.Subflows)
-        {
-            Assert.NotNull(await IdentifyAsync(SubflowPath(Token, s.Id)));
-        }
 
-        var second = await IdentifyAsync(SubflowPath(Token, state.Subflows[1].Id));
-        Watch(second!);
-
-        // The local address goes away: fullmesh closes the subflow and its actor stops with it.
+        // The local address goes away: fullmesh closes the subflow, and once the kernel says it closed it is gone.
         Supervisor.Tell(new Smapp.Actors.Local.LocalAddressesProtocol.Removed(Wlan0, [Eth0]));
         var (destroy, _) = await ExpectCommandAsync<Smapp.Actors.Gateway.GatewayProtocol.DestroySubflow>();
         Assert.Equal(Local2, destroy.Local.Address);
         Assert.Equal((ushort)50001, destroy.Local.Port);
         Supervisor.Tell(SubClosed(Token, Local2, 50001, 0));
-        await ExpectTerminatedAsync(second!);
         Assert.Single((await StateAsync(Token)).Subflows);
     }
 
     [Fact]
-    public async Task An_idle_subflow_costs_no_actor_until_it_needs_a_timer()
+    public async Task Subflows_are_table_entries_not_actors_even_with_a_reopen_timer_running()
     {
         await StartSupervisorAsync(PolicySelector.Defaults("fullmesh"), false, Eth0, Wlan0);
         Supervisor.Tell(Created(Token));
@@ -120,17 +114,19 @@ public class ConnectionLifecycleTests(ITestOutputHelper output) : ControllerTest
         var (create, connection) = await ExpectCommandAsync<Smapp.Actors.Gateway.GatewayProtocol.CreateSubflow>();
         Reply(connection, create);
         Supervisor.Tell(SubEstablished(Token, Local2, 50001));
-        var state = await StateAsync(Token);
-        Assert.Equal(2, state.Subflows.Count);
-        foreach (var s in state.Subflows)
-        {
-            Assert.Null(await IdentifyAsync(SubflowPath(Token, s.Id)));
-        }
+        Assert.Equal(2, (await StateAsync(Token)).Subflows.Count);
 
-        // A reset: fullmesh re-opens it after a backoff, and that timer lives in the subflow's actor.
+        // A reset: fullmesh re-opens it after a backoff; the timer is the connection's, no actor is made for it.
         Supervisor.Tell(SubClosed(Token, Local2, 50001, 104));
-        var pending = (await StateAsync(Token)).Subflows.Single(s => s.Phase == SubflowPhase.Pending);
-        Assert.NotNull(await IdentifyAsync(SubflowPath(Token, pending.Id)));
+        Assert.Single((await StateAsync(Token)).Subflows, s => s.Phase == SubflowPhase.Pending);
+        var probe = CreateTestProbe();
+        Sys.ActorSelection(ConnectionPath(Token) / "*").Tell(new Identify("children"), probe);
+        Assert.Null((await probe.ExpectMsgAsync<ActorIdentity>()).Subject);
+        Assert.NotNull(await IdentifyAsync(ConnectionPath(Token)));
+
+        Advance(TimeSpan.FromSeconds(1));
+        var (again, _) = await ExpectCommandAsync<Smapp.Actors.Gateway.GatewayProtocol.CreateSubflow>();
+        Assert.Equal(Local2, again.Local.Address);
     }
 
     [Fact]

@@ -177,22 +177,11 @@ public abstract class ControllerTestKit : Akka.TestKit.Xunit2.TestKit
 
     protected ActorPath ConnectionPath(uint token) => Supervisor.Path / $"c-{token:x8}";
 
-    protected ActorPath SubflowPath(uint token, int id) => ConnectionPath(token) / $"subflow-{id}";
-
     /// <summary>
-    /// Waits until the connection and each of its subflow actors have handled what was sent to them so far, so that
-    /// the timers they start are registered at the current virtual time before the test moves the clock.
+    /// Waits until the connection has handled what was sent to it so far, so that the timers it starts are
+    /// registered at the current virtual time before the test moves the clock.
     /// </summary>
-    protected async Task<ConnectionProtocol.ConnectionState> SettleAsync(uint token)
-    {
-        var state = await StateAsync(token);
-        foreach (var s in state.Subflows)
-        {
-            await IdentifyAsync(SubflowPath(token, s.Id));
-        }
-
-        return state;
-    }
+    protected Task<ConnectionProtocol.ConnectionState> SettleAsync(uint token) => StateAsync(token);
 
     /// <summary>The next gateway command of type <typeparamref name="T"/>, and who sent it.</summary>
     protected async Task<(T Command, IActorRef Sender)> ExpectCommandAsync<T>()

@@ -197,8 +197,9 @@ public class FullmeshScenarioTests(ITestOutputHelper output) : ControllerTestKit
 
         var result = await observer.ExpectMsgAsync<Called>(c => c.Callback == "command_result");
         var outcome = Assert.IsType<CommandOutcome>(result.Argument);
-        Assert.Equal("SUBFLOW_CREATE", outcome.Command);
-        Assert.Equal(22, outcome.Errno);
+        Assert.Equal("SUBFLOW_CREATE", outcome.Command.Name);
+        Assert.Equal(CommandKind.OpenSubflow, outcome.Command.Kind);
+        Assert.Equal(Errno.EINVAL, outcome.Errno);
         Assert.False(outcome.Success);
         Assert.Equal("Invalid argument: address already in use by a subflow", outcome.Message);
         var opened = Assert.Single(result.Subflows, s => !s.Initial);
@@ -206,7 +207,7 @@ public class FullmeshScenarioTests(ITestOutputHelper output) : ControllerTestKit
 
         var closed = await observer.ExpectMsgAsync<Called>(c => c.Callback == "subflow_closed");
         var reason = Assert.IsType<CloseReason>(closed.Argument);
-        Assert.Equal(22, reason.Errno);
+        Assert.Equal(Errno.EINVAL, reason.Errno);
         Assert.Equal("Invalid argument: address already in use by a subflow", reason.Message);
 
         // The recording policy does not re-open it: it is forgotten.

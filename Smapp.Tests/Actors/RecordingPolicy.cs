@@ -23,6 +23,12 @@ public class RecordingPolicy(IActorRef observer, Action<string, IConnectionConte
 {
     public override string Name => "recording";
 
+    /// <summary>Every callback it overrides: all but the sampling ones.</summary>
+    public override PolicyEvents Subscriptions =>
+        PolicyEvents.Created | PolicyEvents.Established | PolicyEvents.Closed | PolicyEvents.Announced | PolicyEvents.Removed |
+        PolicyEvents.SubflowEstablished | PolicyEvents.SubflowClosed | PolicyEvents.LocalAddressAdded | PolicyEvents.LocalAddressRemoved |
+        PolicyEvents.CommandResult | PolicyEvents.Timer;
+
     protected void Record(string callback, IConnectionContext ctx, object? argument = null)
     {
         observer.Tell(new Called(callback, ctx.Connection, argument, ctx.Subflows.OrderBy(s => s.Id).Select(SubflowView.Of).ToList(), ctx.LocalAddresses.ToList()));
@@ -56,6 +62,8 @@ public class RecordingPolicy(IActorRef observer, Action<string, IConnectionConte
 public sealed class SamplingRecordingPolicy(IActorRef observer) : RecordingPolicy(observer)
 {
     public override string Name => "sampling-recording";
+
+    public override PolicyEvents Subscriptions => base.Subscriptions | PolicyEvents.Sample | PolicyEvents.SubflowTimeout;
 
     public override void OnSample(IConnectionContext ctx) => Record("sample", ctx);
 

@@ -16,9 +16,11 @@ public class PolicyApiKernelTests
     {
         public override string Name => "announcer";
 
+        public override PolicyEvents Subscriptions => PolicyEvents.Established | PolicyEvents.Timer | PolicyEvents.CommandResult;
+
         public override void OnEstablished(IConnectionContext ctx)
         {
-            var own = ctx.LocalAddresses.First(a => a.Address.Equals(ctx.Connection.Local.Address.IsIPv4MappedToIPv6 ? ctx.Connection.Local.Address.MapToIPv4() : ctx.Connection.Local.Address));
+            var own = ctx.LocalAddresses.First(a => AddressForm.Same(a.Address, ctx.Connection.Local.Address));
             ctx.Announce(own, 6000);
             ctx.StartTimer("withdraw", TimeSpan.FromSeconds(1));
         }
@@ -36,6 +38,8 @@ public class PolicyApiKernelTests
     private sealed class Refused(ConcurrentQueue<CommandOutcome> outcomes) : SubflowPolicy
     {
         public override string Name => "refused";
+
+        public override PolicyEvents Subscriptions => PolicyEvents.Established | PolicyEvents.CommandResult;
 
         public override void OnEstablished(IConnectionContext ctx)
         {
@@ -87,8 +91,9 @@ public class PolicyApiKernelTests
         using var socket = Mptcp.Connect(bed.ClientNs, bed.ServerAddress, 5201);
         Assert.True(Eventually.Holds(() => !outcomes.IsEmpty));
         var refused = Assert.Single(outcomes);
-        Assert.Equal("SUBFLOW_CREATE", refused.Command);
-        Assert.Equal(22, refused.Errno);
+        Assert.Equal("SUBFLOW_CREATE", refused.Command.Name);
+        Assert.Equal(CommandKind.OpenSubflow, refused.Command.Kind);
+        Assert.Equal(Errno.EINVAL, refused.Errno);
         Assert.False(string.IsNullOrEmpty(refused.Message));
     }
 }

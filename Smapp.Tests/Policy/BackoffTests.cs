@@ -42,7 +42,7 @@ public class BackoffTests
     [InlineData(22, 11, null)]
     public void Default_backoff_delay_by_errno_and_attempt(int errno, int attempt, int? expectedMs)
     {
-        var delay = Backoff.Delay(BackoffSettings.Default, errno, attempt);
+        var delay = Backoff.Delay(BackoffSettings.Default, (Errno)errno, attempt);
         Assert.Equal(expectedMs is { } ms ? TimeSpan.FromMilliseconds(ms) : null, delay);
     }
 
@@ -61,7 +61,7 @@ public class BackoffTests
     [InlineData(1, FailureKind.Other)]
     [InlineData(255, FailureKind.Other)]
     public void Classify_sorts_errnos_into_reset_unreachable_and_other(int errno, FailureKind expected) =>
-        Assert.Equal(expected, Backoff.Classify(errno));
+        Assert.Equal(expected, Backoff.Classify((Errno)errno));
 
     [Theory]
     [InlineData(1, 1_000)]
@@ -71,18 +71,18 @@ public class BackoffTests
     public void Max_attempts_zero_never_gives_up_and_stays_capped(int attempt, int expectedMs)
     {
         var s = BackoffSettings.Default with { MaxAttempts = 0 };
-        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), Backoff.Delay(s, 104, attempt));
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), Backoff.Delay(s, (Errno)104, attempt));
     }
 
     [Fact]
     public void Custom_settings_scale_each_kind_with_their_own_multiplier()
     {
         var s = new BackoffSettings(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(200), 3.0, TimeSpan.FromSeconds(2), 3);
-        Assert.Equal(TimeSpan.FromMilliseconds(100), Backoff.Delay(s, 104, 1));
-        Assert.Equal(TimeSpan.FromMilliseconds(900), Backoff.Delay(s, 104, 3));
-        Assert.Equal(TimeSpan.FromMilliseconds(900), Backoff.Delay(s, 113, 2));
-        Assert.Equal(TimeSpan.FromSeconds(2), Backoff.Delay(s, 113, 3));
-        Assert.Equal(TimeSpan.FromMilliseconds(600), Backoff.Delay(s, 0, 2));
-        Assert.Null(Backoff.Delay(s, 0, 4));
+        Assert.Equal(TimeSpan.FromMilliseconds(100), Backoff.Delay(s, (Errno)104, 1));
+        Assert.Equal(TimeSpan.FromMilliseconds(900), Backoff.Delay(s, (Errno)104, 3));
+        Assert.Equal(TimeSpan.FromMilliseconds(900), Backoff.Delay(s, (Errno)113, 2));
+        Assert.Equal(TimeSpan.FromSeconds(2), Backoff.Delay(s, (Errno)113, 3));
+        Assert.Equal(TimeSpan.FromMilliseconds(600), Backoff.Delay(s, (Errno)0, 2));
+        Assert.Null(Backoff.Delay(s, (Errno)0, 4));
     }
 }

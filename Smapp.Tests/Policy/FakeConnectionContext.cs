@@ -12,6 +12,7 @@ public sealed class FakeConnectionContext : IConnectionContext
 {
     private readonly List<Subflow> _subflows = [];
     private int _nextId;
+    private long _nextCommand;
 
     public FakeConnectionContext(Side side = Side.Client, string local = "192.0.2.1:40000", string remote = "203.0.113.1:443", bool takenOver = false)
     {
@@ -98,7 +99,7 @@ public sealed class FakeConnectionContext : IConnectionContext
     {
         s.Phase = SubflowPhase.Closed;
         s.Failures++;
-        var reason = new CloseReason(errno);
+        var reason = new CloseReason((Errno)errno);
         s.LastClose = reason;
         return reason;
     }
@@ -127,17 +128,32 @@ public sealed class FakeConnectionContext : IConnectionContext
         subflow.Phase = SubflowPhase.Pending;
     }
 
-    public void CloseSubflow(Subflow subflow)
+    public CommandHandle? CloseSubflow(Subflow subflow)
     {
         Closed.Add(subflow);
         subflow.Abandoned = true;
+        return Handle(CommandKind.CloseSubflow);
     }
 
-    public void SetBackup(Subflow subflow, bool backup) => BackupSet.Add((subflow, backup));
+    public CommandHandle? SetBackup(Subflow subflow, bool backup)
+    {
+        BackupSet.Add((subflow, backup));
+        return Handle(CommandKind.SetBackup);
+    }
 
-    public void Announce(LocalAddress address, ushort? port = null) => Announced.Add((address, port));
+    public CommandHandle Announce(LocalAddress address, ushort? port = null)
+    {
+        Announced.Add((address, port));
+        return Handle(CommandKind.Announce);
+    }
 
-    public void Withdraw(LocalAddress address, ushort? port = null) => Withdrawn.Add(address);
+    public CommandHandle? Withdraw(LocalAddress address, ushort? port = null)
+    {
+        Withdrawn.Add(address);
+        return Handle(CommandKind.Withdraw);
+    }
+
+    private CommandHandle Handle(CommandKind kind) => new(++_nextCommand, kind);
 
     public void StartTimer(string key, TimeSpan delay, bool repeat = false) => TimersStarted.Add((key, delay, repeat));
 

@@ -1,62 +1,77 @@
+using System.Reflection;
 using Smapp.Policy;
 
 namespace Smapp.Tests.Policy;
 
-/// <summary>A policy registers for exactly the events whose callbacks it overrides.</summary>
+/// <summary>A policy registers for events by listing them; only those reach it, and only they make samples run.</summary>
 public class PolicyRegistrationTests
 {
     [Fact]
-    public void Fullmesh_registers_the_address_and_subflow_events_it_overrides_and_not_samples()
+    public void Fullmesh_registers_for_the_address_and_subflow_events_and_not_for_samples()
     {
-        var e = PolicyRegistration.Of(typeof(FullmeshPolicy));
+        var e = new FullmeshPolicy().Subscriptions;
         Assert.Equal(
             PolicyEvents.Established | PolicyEvents.LocalAddressAdded | PolicyEvents.LocalAddressRemoved |
             PolicyEvents.Announced | PolicyEvents.Removed | PolicyEvents.SubflowClosed,
             e);
-        Assert.False(e.HasFlag(PolicyEvents.Sample));
         Assert.False(PolicyRegistration.NeedsSamples(e));
     }
 
-    [Theory]
-    [InlineData(typeof(NdiffportsPolicy), PolicyEvents.Established | PolicyEvents.LocalAddressRemoved | PolicyEvents.SubflowClosed)]
-    [InlineData(typeof(ServerGuardPolicy), PolicyEvents.Established | PolicyEvents.SubflowEstablished)]
-    [InlineData(typeof(PassivePolicy), PolicyEvents.None)]
-    [InlineData(typeof(SamplingPolicy), PolicyEvents.Sample)]
-    [InlineData(typeof(TimeoutPolicy), PolicyEvents.SubflowTimeout | PolicyEvents.Timer)]
-    [InlineData(typeof(DerivedSamplingPolicy), PolicyEvents.Sample | PolicyEvents.CommandResult)]
-    public void Registered_events_are_the_overridden_callbacks(Type type, PolicyEvents expected) =>
-        Assert.Equal(expected, PolicyRegistration.Of(type));
+    public static TheoryData<string> BuiltIns => new(BuiltInPolicies.All.Keys);
 
+    /// <summary>
+    /// The declared subscriptions of each built-in policy are exactly the callbacks it overrides: a callback it
+    /// overrides but did not register for would never be called, one it registered for but does not override costs
+    /// a call for nothing.
+    /// </summary>
     [Theory]
-    [InlineData(typeof(SamplingPolicy), true)]
-    [InlineData(typeof(TimeoutPolicy), true)]
-    [InlineData(typeof(DerivedSamplingPolicy), true)]
-    [InlineData(typeof(FullmeshPolicy), false)]
-    [InlineData(typeof(NdiffportsPolicy), false)]
-    [InlineData(typeof(ServerGuardPolicy), false)]
-    [InlineData(typeof(PassivePolicy), false)]
-    public void Only_a_policy_overriding_OnSample_or_OnSubflowTimeout_needs_samples(Type type, bool expected) =>
-        Assert.Equal(expected, PolicyRegistration.NeedsSamples(PolicyRegistration.Of(type)));
-
-    public sealed class SamplingPolicy : SubflowPolicy
+    [MemberData(nameof(BuiltIns))]
+    public void A_built_in_policy_registers_for_exactly_the_callbacks_it_overrides(string name)
     {
-        public override string Name => "sampling";
-
-        public override void OnSample(IConnectionContext ctx) { }
+        var definition = BuiltInPolicies.All[name];
+        var policy = definition.Create(PolicyParameters.Defaults(definition.Parameters));
+        Assert.Equal(Overridden(policy.GetType()), policy.Subscriptions);
     }
 
-    public sealed class TimeoutPolicy : SubflowPolicy
+    [Theory]
+    [InlineData(PolicyEvents.Sample, true)]
+    [InlineData(PolicyEvents.SubflowTimeout, true)]
+    [InlineData(PolicyEvents.SubflowTimeout | PolicyEvents.Timer, true)]
+    [InlineData(PolicyEvents.Established | PolicyEvents.SubflowClosed, false)]
+    [InlineData(PolicyEvents.None, false)]
+    public void Only_a_policy_registered_for_samples_or_timeouts_needs_samples(PolicyEvents e, bool expected) =>
+        Assert.Equal(expected, PolicyRegistration.NeedsSamples(e));
+
+    [Fact]
+    public void A_policy_can_register_for_an_event_whose_callback_a_base_class_overrides()
     {
-        public override string Name => "timeout";
+        var policy = new DerivedSamplingPolicy();
+        Assert.Equal(PolicyEvents.Sample | PolicyEvents.CommandResult, policy.Subscriptions);
+        Assert.Equal(Overridden(typeof(DerivedSamplingPolicy)), policy.Subscriptions);
+    }
 
-        public override void OnSubflowTimeout(IConnectionContext ctx, Subflow subflow, TimeSpan rto) { }
+    /// <summary>The events whose callbacks <paramref name="type"/> (or a base class of its own) overrides.</summary>
+    private static PolicyEvents Overridden(Type type)
+    {
+        var e = PolicyEvents.None;
+        foreach (var flag in Enum.GetValues<PolicyEvents>().Where(f => f != PolicyEvents.None))
+        {
+            var method = type.GetMethod("On" + flag, BindingFlags.Public | BindingFlags.Instance);
+            Assert.NotNull(method);
+            if (method!.DeclaringType != typeof(SubflowPolicy))
+            {
+                e |= flag;
+            }
+        }
 
-        public override void OnTimer(IConnectionContext ctx, string key) { }
+        return e;
     }
 
     public class BaseSamplingPolicy : SubflowPolicy
     {
         public override string Name => "base";
+
+        public override PolicyEvents Subscriptions => PolicyEvents.Sample;
 
         public override void OnSample(IConnectionContext ctx) { }
     }
@@ -65,6 +80,8 @@ public class PolicyRegistrationTests
     public sealed class DerivedSamplingPolicy : BaseSamplingPolicy
     {
         public override string Name => "derived";
+
+        public override PolicyEvents Subscriptions => base.Subscriptions | PolicyEvents.CommandResult;
 
         public override void OnCommandResult(IConnectionContext ctx, CommandOutcome outcome) { }
     }
