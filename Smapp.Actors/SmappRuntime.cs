@@ -49,7 +49,7 @@ public sealed class SmappRuntime : IDisposable
     /// </summary>
     public static SmappRuntime Start(ActorSystem system, SmappSettings settings, NetworkNamespace ns, string dispatcherId = LoopDispatcher)
     {
-        var loop = new NetlinkEventLoop(busyPoll: settings.BusyPoll);
+        var loop = new NetlinkEventLoop(busyPoll: settings.BusyPoll, ns: ns);
         try
         {
             EventLoopDispatcherConfigurator.Register(system, dispatcherId, loop);
@@ -60,7 +60,7 @@ public sealed class SmappRuntime : IDisposable
             var sampler = system.ActorOf(Sampling.Sampler.Props(gateway), "sampler");
             var mailbox = system.Settings.Config.HasPath(LightMailbox.ConfigPath) ? LightMailbox.ConfigPath : null;
             var supervisor = system.ActorOf(ConnectionSupervisor.Props(gateway, local, sampler, settings.Selector,
-                new SupervisorSettings(dispatcherId, settings.Takeover, Mailbox: mailbox, SampleInterval: settings.SampleInterval)), "connections");
+                new SupervisorSettings(dispatcherId, settings.Takeover, Mailbox: mailbox, SampleInterval: settings.SampleInterval, Direct: true)), "connections");
             return new SmappRuntime(loop, gateway, local, sampler, supervisor);
         }
         catch

@@ -27,7 +27,7 @@ public enum ReceiveStatus
 /// A netlink socket: bind, multicast membership, send to the kernel, receive whole datagrams (the buffer is
 /// sized by peeking with MSG_PEEK | MSG_TRUNC, so nothing is ever truncated), and believe only port id 0.
 /// </summary>
-public sealed unsafe class NetlinkSocket : IDisposable
+public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
 {
     private byte[] _buffer;
     private int _received;

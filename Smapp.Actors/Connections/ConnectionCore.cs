@@ -100,19 +100,17 @@ internal sealed class ConnectionCore : IConnectionContext
     /// Builds the state from the kernel's view (takeover, lost events, restart) and tells the policy it has an
     /// established connection. Whatever the connection held before is dropped.
     /// </summary>
-    public void Adopt(uint token, ConnectionDiag conn, IReadOnlyList<SubflowDiag> subflows, Side side, ImmutableList<LocalAddress> locals, bool freshPolicy)
+    public void Adopt(uint token, ConnectionDiag conn, IReadOnlyList<SubflowDiag> subflows, Side side, ImmutableList<LocalAddress> locals)
     {
-        if (freshPolicy)
-        {
-            _policy = _choice.Create();
-        }
-
         Token = token;
         Side = side;
         _locals = locals;
         foreach (var s in _subflows.All)
         {
-            _host.CancelReopenTimer(s.Id);
+            if (s.Phase == SubflowPhase.Pending)
+            {
+                _host.CancelReopenTimer(s.Id);
+            }
         }
 
         _subflows.Clear();
@@ -230,10 +228,8 @@ internal sealed class ConnectionCore : IConnectionContext
             _policy.OnSubflowClosed(this, s, reason);
         }
 
-        if (_subflows.Settle(s))
-        {
-            _host.CancelReopenTimer(s.Id);
-        }
+        // A closed subflow has no reopen timer running (only a pending one has): nothing to cancel when it leaves.
+        _subflows.Settle(s);
     }
 
     private void End()
@@ -370,9 +366,13 @@ internal sealed class ConnectionCore : IConnectionContext
             foreach (var s in _subflows.WaitingOn(gone.Address))
             {
                 _host.Log.Info("connection {Token:x8}: subflow {Subflow} abandoned: local address {Address} went away", Token, s, gone);
+                var pending = s.Phase == SubflowPhase.Pending;
                 s.Abandoned = true;
                 _subflows.Forget(s);
-                _host.CancelReopenTimer(s.Id);
+                if (pending)
+                {
+                    _host.CancelReopenTimer(s.Id);
+                }
             }
         }
 
@@ -440,12 +440,17 @@ internal sealed class ConnectionCore : IConnectionContext
 
     CommandHandle? IConnectionContext.CloseSubflow(Subflow subflow)
     {
+        var pending = subflow.Phase == SubflowPhase.Pending;
         switch (_subflows.Abandon(subflow))
         {
             case AbandonAction.Destroy:
                 return Destroy(subflow);
             case AbandonAction.Forgotten:
-                _host.CancelReopenTimer(subflow.Id);
+                if (pending)
+                {
+                    _host.CancelReopenTimer(subflow.Id);
+                }
+
                 return null;
             default:
                 return null;

@@ -17,8 +17,11 @@ public sealed record FromKernel(ConnectionDiag Connection, IReadOnlyList<Subflow
 /// <summary>The messages connection actors and their supervisor exchange.</summary>
 public static class ConnectionProtocol
 {
-    /// <summary>A connection actor's first message: which connection it is, how it was learned of, the local addresses now.</summary>
-    public sealed record Init(uint Token, ConnectionOrigin Origin, ImmutableList<LocalAddress> Locals);
+    /// <summary>
+    /// A connection actor's first message: its slot, how the connection was learned of, the local addresses now. In
+    /// direct mode the slot's core is already made and started; by message the actor makes it.
+    /// </summary>
+    internal sealed record Init(ConnectionSlot Slot, ConnectionOrigin Origin, ImmutableList<LocalAddress> Locals);
 
     /// <summary>One sampler tick's subflows of one connection.</summary>
     public sealed record Samples(uint Token, IReadOnlyList<SubflowDiag> Subflows, DateTimeOffset At);
@@ -41,10 +44,23 @@ public static class ConnectionProtocol
 
     public sealed record ConnectionsState(IReadOnlyList<uint> Tokens, int WantingSamples);
 
-    // A connection's own timers.
+    // A connection's own timers, asked for by its core and kept by its actor.
     internal sealed record ReopenDue(int SubflowId);
 
     internal sealed record PolicyTimer(string Key);
+
+    internal sealed record StartTimer(string Key, object Message, TimeSpan Delay, bool Repeat);
+
+    internal sealed record CancelTimer(string Key);
+
+    /// <summary>The core is done with the connection: the actor stops.</summary>
+    internal sealed record Finish
+    {
+        public static readonly Finish Instance = new();
+    }
+
+    /// <summary>The core threw on the loop thread (direct mode): the actor fails with it, and is restarted.</summary>
+    internal sealed record Failed(Exception Reason);
 
     /// <summary>Test hook: makes the connection's actor throw, to exercise supervision.</summary>
     public sealed record Crash(string Why);

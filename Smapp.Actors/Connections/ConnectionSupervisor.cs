@@ -4,39 +4,46 @@ using Akka.Event;
 using Smapp.Actors.Configuration;
 using Smapp.Actors.Gateway;
 using Smapp.Actors.Local;
-using Smapp.Policy;
 using Smapp.Actors.Sampling;
 using Smapp.Netlink.Diag;
 using Smapp.Netlink.Mptcp;
+using Smapp.Policy;
 using static Smapp.Actors.Connections.ConnectionProtocol;
 using static Smapp.Actors.Gateway.GatewayProtocol;
 
 namespace Smapp.Actors.Connections;
 
 /// <summary>
-/// One <see cref="ConnectionActor"/> per MPTCP connection, keyed by token: created on CREATED (or found live at
-/// start: takeover), stopped on CLOSED. Each failure restarts only the failing connection's actor. It routes the
-/// kernel's events and the sampler's batches, and hands every connection the host's local addresses.
+/// One connection (a <see cref="ConnectionSlot"/> and its <see cref="ConnectionActor"/>) per MPTCP connection, keyed
+/// by token: made on CREATED (or found live at start: takeover), stopped on CLOSED. Each failure restarts only the
+/// failing connection's actor. It routes the kernel's events, the sampler's batches and the host's local addresses
+/// to the connections. On the gateway's event loop it subscribes directly: the gateway then calls it for each
+/// event, and it calls the connection's core — no mailbox between the kernel's event and the policy's command.
+/// Nothing reached by such a direct call uses the actor context: what needs it (making a connection's actor,
+/// watching it) is sent to itself and done in its own turn.
 /// </summary>
 public sealed class ConnectionSupervisor : ReceiveActor
 {
-    private const long TakeoverRequest = 1;
-    private const long ResyncRequest = 2;
-    private const long LookupRequest = 3;
     private readonly IActorRef _gateway;
     private readonly IActorRef? _sampler;
     private readonly PolicySelector _selector;
     private readonly SupervisorSettings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Dictionary<uint, IActorRef> _byToken = [];
-    private readonly Dictionary<PolicyChoice, Props> _props = [];
+    private readonly IActorRef _self;
+    private readonly IScheduler _scheduler;
+    private readonly Props _props;
+    private readonly Dictionary<uint, ConnectionSlot> _byToken = [];
+    private readonly Dictionary<IActorRef, ConnectionSlot> _byActor = [];
     private readonly Dictionary<uint, TimeSpan> _sampling = [];
     private readonly HashSet<uint> _lookingUp = [];
-    private readonly HashSet<uint> _fromKernel = [];
     private ImmutableList<LocalAddress> _locals = [];
+    private IDirectCommands? _commands;
     private bool _lookupInFlight;
     private long _started;
     private (int Count, TimeSpan Interval) _demand;
+
+    /// <summary>Make the actor of a connection made by a direct call (done in the supervisor's own turn).</summary>
+    private sealed record MakeActor(ConnectionSlot Slot, ConnectionOrigin Origin);
 
     public ConnectionSupervisor(IActorRef gateway, IActorRef localAddresses, IActorRef? sampler, PolicySelector selector, SupervisorSettings settings)
     {
@@ -44,24 +51,33 @@ public sealed class ConnectionSupervisor : ReceiveActor
         _sampler = sampler;
         _selector = selector;
         _settings = settings;
+        _self = Self;
+        _scheduler = Context.System.Scheduler;
+        _props = ConnectionActor.Props(gateway, settings.ConnectionDispatcher, settings.Mailbox);
         Receive<MptcpEvent>(Route);
-        Receive<ConnectionsDumped>(HandleDump);
-        Receive<EventsLost>(e =>
+        Receive<EventsSubscribed>(s => _commands = s.Commands);
+        Receive<CommandResult>(r =>
         {
-            _log.Warning("{Source} events were lost: reconciling every connection with sock_diag", e.Source);
-            _gateway.Tell(new DumpConnections(ResyncRequest));
+            // The answer to a command a direct connection sent before the direct command path was known.
+            if (_byToken.TryGetValue(TokenOf(r.Command), out var slot))
+            {
+                slot.Deliver(r);
+            }
         });
+        Receive<MakeActor>(m => Attach(m.Slot, m.Origin));
+        Receive<ConnectionsDumped>(HandleDump);
+        Receive<EventsLost>(e => OnEventsLost(e.Source));
         Receive<LocalAddressesProtocol.Snapshot>(s => Broadcast(s.Addresses, null, null));
         Receive<LocalAddressesProtocol.Added>(a => Broadcast(a.All, a.Address, null));
         Receive<LocalAddressesProtocol.Removed>(r => Broadcast(r.All, null, r.Address));
         Receive<SamplerProtocol.SampleBatch>(HandleSamples);
         Receive<Terminated>(t => Forget(t.ActorRef));
-        Receive<GetState>(_ => Sender.Tell(new ConnectionsState(_byToken.Keys.ToList(), _sampling.Count)));
+        Receive<GetState>(_ => Sender.Tell(new ConnectionsState(_byToken.Where(kv => !kv.Value.Ended).Select(kv => kv.Key).ToList(), _sampling.Count)));
         Receive<ToConnection>(m =>
         {
-            if (_byToken.TryGetValue(m.Token, out var child))
+            if (_byToken.TryGetValue(m.Token, out var slot) && slot.Actor is { } actor)
             {
-                child.Forward(m.Message);
+                actor.Forward(m.Message);
             }
             else
             {
@@ -69,10 +85,10 @@ public sealed class ConnectionSupervisor : ReceiveActor
             }
         });
         localAddresses.Tell(new LocalAddressesProtocol.Subscribe(Self));
-        gateway.Tell(new SubscribeEvents(Self));
+        gateway.Tell(new SubscribeEvents(Self, settings.Direct ? new DirectEvents(this) : null));
         if (settings.Takeover)
         {
-            gateway.Tell(new DumpConnections(TakeoverRequest));
+            gateway.Tell(new DumpConnections(DumpPurpose.Takeover));
         }
     }
 
@@ -88,6 +104,18 @@ public sealed class ConnectionSupervisor : ReceiveActor
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(_settings.MaxRestarts, _settings.RestartWindow ?? TimeSpan.FromMinutes(1), _ => Directive.Restart);
 
+    /// <summary>What the gateway calls on the loop thread, in place of sending a message.</summary>
+    private sealed class DirectEvents(ConnectionSupervisor supervisor) : IDirectEvents
+    {
+        public IActorRef Subscriber => supervisor._self;
+
+        public void OnEvent(MptcpEvent ev) => supervisor.Route(ev);
+
+        public void OnEventsLost(string source) => supervisor.OnEventsLost(source);
+    }
+
+    // --- events --------------------------------------------------------------------------------------------
+
     private void Route(MptcpEvent ev)
     {
         if (ev.Token is not { } token)
@@ -95,26 +123,26 @@ public sealed class ConnectionSupervisor : ReceiveActor
             return; // listener events
         }
 
-        if (_byToken.TryGetValue(token, out var child))
+        if (_byToken.TryGetValue(token, out var slot))
         {
-            if (ev.Type == MptcpEventType.Created && !_fromKernel.Contains(token))
+            if (ev.Type == MptcpEventType.Created && (slot.Ended || !slot.FromKernel))
             {
-                // A token seen again on CREATED: the old connection's CLOSED was lost. (CREATED for a connection
-                // a sock_diag dump found first is the dump racing with the event: that one is forwarded.)
-                Forget(child);
-                Context.Stop(child);
-                Start(token, new FromEvent(ev), Side(ev));
+                // A token seen again on CREATED: the old connection's CLOSED was lost (or it has just ended). CREATED
+                // for a connection a sock_diag dump found first is the dump racing with the event: that one is
+                // delivered.
+                Retire(slot);
+                Start(token, new FromEvent(ev), SideOf(ev));
                 return;
             }
 
-            child.Tell(ev);
+            slot.Deliver(ev);
             return;
         }
 
         switch (ev.Type)
         {
             case MptcpEventType.Created or MptcpEventType.Established when ev.SourceAddress is not null:
-                Start(token, new FromEvent(ev), Side(ev));
+                Start(token, new FromEvent(ev), SideOf(ev));
                 break;
             case MptcpEventType.Closed:
                 break;
@@ -124,14 +152,32 @@ public sealed class ConnectionSupervisor : ReceiveActor
                 if (_lookingUp.Add(token) && !_lookupInFlight)
                 {
                     _lookupInFlight = true;
-                    _gateway.Tell(new DumpConnections(LookupRequest));
+                    _gateway.Tell(new DumpConnections(DumpPurpose.Lookup), _self);
                 }
 
                 break;
         }
     }
 
-    private static Side Side(MptcpEvent ev) => ev.ServerSide == true ? Policy.Side.Server : Policy.Side.Client;
+    private void OnEventsLost(string source)
+    {
+        _log.Warning("{Source} events were lost: reconciling every connection with sock_diag", source);
+        _gateway.Tell(new DumpConnections(DumpPurpose.Resync), _self);
+    }
+
+    private static uint TokenOf(PmCommand c) => c switch
+    {
+        CreateSubflow x => x.Token,
+        DestroySubflow x => x.Token,
+        SetBackup x => x.Token,
+        Announce x => x.Token,
+        Remove x => x.Token,
+        _ => 0,
+    };
+
+    private static Side SideOf(MptcpEvent ev) => ev.ServerSide == true ? Side.Server : Side.Client;
+
+    // --- connections ---------------------------------------------------------------------------------------
 
     private void Start(uint token, ConnectionOrigin origin, Side side)
     {
@@ -142,57 +188,98 @@ public sealed class ConnectionSupervisor : ReceiveActor
             _ => throw new ArgumentException(nameof(origin)),
         };
         var choice = _selector.Select(side, local, remote);
-        // A replaced connection's actor keeps its name until it has stopped: its successor takes another one.
-        var name = $"c-{token:x8}";
-        if (!Context.Child(name).IsNobody())
-        {
-            name = $"{name}-{++_started}";
-        }
-
-        if (!_props.TryGetValue(choice, out var props))
-        {
-            _props[choice] = props = ConnectionActor.Props(_gateway, choice, _settings.ConnectionDispatcher, _settings.Mailbox);
-        }
-
-        var child = Context.ActorOf(props, name);
-        child.Tell(new Init(token, origin, _locals));
-        if (origin is FromKernel)
-        {
-            _fromKernel.Add(token);
-        }
-        else
-        {
-            _fromKernel.Remove(token);
-        }
-
-        Context.Watch(child);
-        _byToken[token] = child;
+        var slot = new ConnectionSlot(token, choice, _gateway, _settings.Direct, _commands, _self, _log, _scheduler) { FromKernel = origin is FromKernel };
+        _byToken[token] = slot;
         if (choice.NeedsSamples)
         {
             _sampling[token] = choice.SampleInterval ?? _settings.SampleInterval ?? TimeSpan.FromMilliseconds(100);
             UpdateDemand();
         }
+
+        if (!slot.Direct)
+        {
+            Attach(slot, origin);
+            return;
+        }
+
+        // Direct: the core starts now, on this call; its actor is made in the supervisor's next turn.
+        var core = new ConnectionCore(choice, slot);
+        slot.Core = core;
+        try
+        {
+            switch (origin)
+            {
+                case FromEvent { Event: var ev }:
+                    core.StartFromEvent(token, ev, _locals);
+                    break;
+                case FromKernel k:
+                    core.Adopt(token, k.Connection, k.Subflows, k.Side, _locals);
+                    break;
+            }
+        }
+        catch (Exception e)
+        {
+            slot.Fail(e);
+        }
+
+        _self.Tell(new MakeActor(slot, origin), _self);
     }
 
-    private void Forget(IActorRef child)
+    /// <summary>Makes the connection's actor (in the supervisor's own turn: it needs the actor context).</summary>
+    private void Attach(ConnectionSlot slot, ConnectionOrigin origin)
     {
-        if (TokenOf(child) is { } token && _byToken.TryGetValue(token, out var current) && current.Equals(child))
+        if (slot.Ended && slot.Held == 0 && !slot.Rebuilding)
         {
-            _byToken.Remove(token);
-            _fromKernel.Remove(token);
-            if (_sampling.Remove(token))
+            // Over before its actor was needed (a connection that closed in the batch that opened it).
+            ForgetSlot(slot);
+            return;
+        }
+
+        // A replaced connection's actor keeps its name until it has stopped: its successor takes another one.
+        var name = $"c-{slot.Token:x8}";
+        if (!Context.Child(name).IsNobody())
+        {
+            name = $"{name}-{++_started}";
+        }
+
+        var actor = Context.ActorOf(_props, name);
+        actor.Tell(new Init(slot, origin, _locals));
+        Context.Watch(actor);
+        _byActor[actor] = slot;
+        slot.Attach(actor);
+    }
+
+    /// <summary>A connection replaced by a newer one of the same token: its actor stops, and it gets nothing more.</summary>
+    private void Retire(ConnectionSlot slot)
+    {
+        ForgetSlot(slot);
+        if (slot.Actor is { } actor)
+        {
+            _byActor.Remove(actor);
+            actor.Tell(PoisonPill.Instance, _self);
+        }
+
+        slot.Finished();
+    }
+
+    private void Forget(IActorRef actor)
+    {
+        if (_byActor.Remove(actor, out var slot))
+        {
+            ForgetSlot(slot);
+        }
+    }
+
+    private void ForgetSlot(ConnectionSlot slot)
+    {
+        if (_byToken.TryGetValue(slot.Token, out var current) && ReferenceEquals(current, slot))
+        {
+            _byToken.Remove(slot.Token);
+            if (_sampling.Remove(slot.Token))
             {
                 UpdateDemand();
             }
         }
-    }
-
-    /// <summary>The token a connection actor's name carries: c-TOKEN or c-TOKEN-N (no per-connection map needed).</summary>
-    private static uint? TokenOf(IActorRef child)
-    {
-        var name = child.Path.Name;
-        return name.Length >= 10 && name.StartsWith("c-") &&
-            uint.TryParse(name.AsSpan(2, 8), System.Globalization.NumberStyles.HexNumber, null, out var token) ? token : null;
     }
 
     private void UpdateDemand()
@@ -210,12 +297,14 @@ public sealed class ConnectionSupervisor : ReceiveActor
         }
 
         _demand = demand;
-        _sampler.Tell(new SamplerProtocol.Demand(demand.Item1, demand.Item2));
+        _sampler.Tell(new SamplerProtocol.Demand(demand.Item1, demand.Item2), _self);
     }
+
+    // --- the kernel's view ---------------------------------------------------------------------------------
 
     private void HandleDump(ConnectionsDumped d)
     {
-        if (d.RequestId == LookupRequest)
+        if (d.Purpose == DumpPurpose.Lookup)
         {
             _lookupInFlight = false;
         }
@@ -228,51 +317,53 @@ public sealed class ConnectionSupervisor : ReceiveActor
         }
 
         var subflows = d.Subflows.GroupBy(s => s.Token).ToDictionary(g => g.Key, g => (IReadOnlyList<SubflowDiag>)g.ToList());
-        var taken = 0;
-        foreach (var conn in d.Connections)
+        var plan = Reconciliation.Connections(_byToken.Where(kv => !kv.Value.Ended).Select(kv => kv.Key), d.Connections);
+        if (d.Purpose == DumpPurpose.Resync)
+        {
+            foreach (var token in plan.Resync)
+            {
+                var conn = d.Connections.First(c => c.Info.Token == token);
+                _byToken[token].Deliver(new Resync(conn, subflows.GetValueOrDefault(token) ?? []));
+            }
+        }
+
+        foreach (var conn in plan.Adopt)
         {
             var token = conn.Info.Token;
             _lookingUp.Remove(token);
-            var sfs = subflows.GetValueOrDefault(token) ?? [];
-            if (_byToken.TryGetValue(token, out var child))
-            {
-                if (d.RequestId == ResyncRequest)
-                {
-                    child.Tell(new Resync(conn, sfs));
-                }
-
-                continue;
-            }
-
-            if (conn.Info.Token == 0 || conn.Info.Fallback)
-            {
-                continue;
-            }
-
             var server = d.Listeners.Any(l => l.Id.SourcePort == conn.Id.SourcePort &&
                 (l.Id.Source.Equals(conn.Id.Source) || l.Id.Source.Equals(System.Net.IPAddress.Any) || l.Id.Source.Equals(System.Net.IPAddress.IPv6Any)));
-            Start(token, new FromKernel(conn, sfs, server ? Policy.Side.Server : Policy.Side.Client), server ? Policy.Side.Server : Policy.Side.Client);
-            taken++;
+            var side = server ? Side.Server : Side.Client;
+            if (_byToken.TryGetValue(token, out var ended))
+            {
+                Retire(ended); // an ended connection whose token the kernel has again
+            }
+
+            Start(token, new FromKernel(conn, subflows.GetValueOrDefault(token) ?? [], side), side);
         }
 
-        if (d.RequestId == ResyncRequest)
+        foreach (var conn in d.Connections)
         {
-            var live = d.Connections.Select(c => c.Info.Token).ToHashSet();
-            foreach (var (token, child) in _byToken.Where(kv => !live.Contains(kv.Key)).ToList())
+            _lookingUp.Remove(conn.Info.Token);
+        }
+
+        if (d.Purpose == DumpPurpose.Resync)
+        {
+            foreach (var token in plan.Gone)
             {
-                child.Tell(new Resync(null, []));
+                _byToken[token].Deliver(new Resync(null, []));
             }
         }
 
-        if (d.RequestId == LookupRequest)
+        if (d.Purpose == DumpPurpose.Lookup)
         {
             // Tokens the kernel no longer has: their connections ended before we could look.
             _lookingUp.Clear();
         }
 
-        if (d.RequestId == TakeoverRequest)
+        if (d.Purpose == DumpPurpose.Takeover)
         {
-            _log.Info("start-up takeover: {Count} live MPTCP connections found and adopted", taken);
+            _log.Info("start-up takeover: {Count} live MPTCP connections found and adopted", plan.Adopt.Count);
         }
     }
 
@@ -280,9 +371,9 @@ public sealed class ConnectionSupervisor : ReceiveActor
     {
         foreach (var token in _sampling.Keys)
         {
-            if (batch.ByToken.TryGetValue(token, out var list) && _byToken.TryGetValue(token, out var child))
+            if (batch.ByToken.TryGetValue(token, out var list) && _byToken.TryGetValue(token, out var slot))
             {
-                child.Tell(new Samples(token, list, batch.At));
+                slot.Deliver(new Samples(token, list, batch.At));
             }
         }
     }
@@ -291,9 +382,9 @@ public sealed class ConnectionSupervisor : ReceiveActor
     {
         _locals = all;
         var msg = new LocalAddressesChanged(all, added, removed);
-        foreach (var child in _byToken.Values)
+        foreach (var slot in _byToken.Values.ToList())
         {
-            child.Tell(msg);
+            slot.Deliver(msg);
         }
     }
 }

@@ -10,7 +10,7 @@ internal sealed record SubflowReconcile(IReadOnlyList<Subflow> Vanished, IReadOn
 
 /// <summary>What the supervisor must change to agree with the kernel's list of connections.</summary>
 /// <param name="Resync">Connections both know: each reconciles its subflows.</param>
-/// <param name="Adopt">Connections the kernel has and we do not (token, sock_diag row).</param>
+/// <param name="Adopt">Connections the kernel has and we do not (token, sock_diag row); a connection that fell back to TCP, or has no token, is not ours to manage.</param>
 /// <param name="Gone">Tokens we hold that the kernel no longer has.</param>
 internal sealed record ConnectionReconcile(IReadOnlyList<uint> Resync, IReadOnlyList<ConnectionDiag> Adopt, IReadOnlyList<uint> Gone);
 
@@ -35,11 +35,10 @@ internal static class Reconciliation
     public static ConnectionReconcile Connections(IEnumerable<uint> held, IReadOnlyList<ConnectionDiag> kernel)
     {
         var ours = held.ToHashSet();
-        var theirs = kernel.Where(c => c.Info.Token != 0 && !c.Info.Fallback).ToList();
-        var tokens = theirs.Select(c => c.Info.Token).ToHashSet();
+        var tokens = kernel.Select(c => c.Info.Token).ToHashSet();
         return new ConnectionReconcile(
-            theirs.Where(c => ours.Contains(c.Info.Token)).Select(c => c.Info.Token).ToList(),
-            theirs.Where(c => !ours.Contains(c.Info.Token)).ToList(),
+            kernel.Select(c => c.Info.Token).Where(ours.Contains).Distinct().ToList(),
+            kernel.Where(c => c.Info.Token != 0 && !c.Info.Fallback && !ours.Contains(c.Info.Token)).ToList(),
             ours.Where(t => !tokens.Contains(t)).ToList());
     }
 

@@ -35,10 +35,12 @@ public sealed class NetlinkEventLoop : IDisposable
 
     /// <param name="name">Thread name.</param>
     /// <param name="busyPoll">Spin on the sockets instead of sleeping in poll: lower latency, one core burnt.</param>
-    /// <param name="onThreadStart">Runs first on the loop thread (e.g. entering a network namespace).</param>
-    public NetlinkEventLoop(string name = "smapp-netlink-loop", bool busyPoll = false, Action? onThreadStart = null)
+    /// <param name="ns">The network namespace the loop thread enters first: the sockets its actors open are there.</param>
+    public NetlinkEventLoop(string name = "smapp-netlink-loop", bool busyPoll = false, NetworkNamespace? ns = null)
     {
         _busyPoll = busyPoll;
+        Namespace = ns ?? NetworkNamespace.Current;
+        Action onThreadStart = Namespace.EnterOnThisThread;
         var started = new ManualResetEventSlim();
         Exception? startFailure = null;
         _thread = new Thread(() =>
@@ -46,7 +48,7 @@ public sealed class NetlinkEventLoop : IDisposable
             _threadId = Environment.CurrentManagedThreadId;
             try
             {
-                onThreadStart?.Invoke();
+                onThreadStart();
             }
             catch (Exception e)
             {
@@ -69,6 +71,9 @@ public sealed class NetlinkEventLoop : IDisposable
             throw new InvalidOperationException($"event loop could not start: {startFailure.Message}", startFailure);
         }
     }
+
+    /// <summary>The network namespace the loop thread lives in.</summary>
+    public NetworkNamespace Namespace { get; }
 
     /// <summary>Loop iterations so far (for metrics).</summary>
     public long Iterations { get; private set; }

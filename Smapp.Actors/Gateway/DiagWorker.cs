@@ -55,7 +55,10 @@ internal sealed class DiagWorker : IDisposable
         }
     }
 
-    public long DecodeErrors { get; private set; }
+    private long _decodeErrors;
+
+    /// <summary>Undecodable sock_diag messages so far (written by the worker thread, read by the loop).</summary>
+    public long DecodeErrors => Interlocked.Read(ref _decodeErrors);
 
     public void Enqueue(object request, IActorRef replyTo)
     {
@@ -73,7 +76,7 @@ internal sealed class DiagWorker : IDisposable
             {
                 case GatewayProtocol.DumpSubflows d:
                     var subflows = client.Subflows();
-                    DecodeErrors = client.DecodeErrors;
+                    Interlocked.Exchange(ref _decodeErrors, client.DecodeErrors);
                     return new GatewayProtocol.SubflowsDumped(d.RequestId, subflows, DateTimeOffset.UtcNow, null);
                 case GatewayProtocol.DumpConnections c:
                     var all = client.Connections(SockDiag.LiveStates | SockDiag.ListenState);
@@ -86,7 +89,7 @@ internal sealed class DiagWorker : IDisposable
                         sfs = sfs.Where(x => x.Token == token).ToList();
                     }
 
-                    return new GatewayProtocol.ConnectionsDumped(c.RequestId, conns, sfs, null) { Listeners = listeners };
+                    return new GatewayProtocol.ConnectionsDumped(c.Purpose, conns, sfs, null) { Listeners = listeners };
                 default:
                     throw new ArgumentException($"unknown request {request}");
             }
@@ -96,7 +99,7 @@ internal sealed class DiagWorker : IDisposable
             return request switch
             {
                 GatewayProtocol.DumpSubflows d => new GatewayProtocol.SubflowsDumped(d.RequestId, [], DateTimeOffset.UtcNow, e.Message),
-                GatewayProtocol.DumpConnections c => new GatewayProtocol.ConnectionsDumped(c.RequestId, [], [], e.Message),
+                GatewayProtocol.DumpConnections c => new GatewayProtocol.ConnectionsDumped(c.Purpose, [], [], e.Message),
                 _ => new Status.Failure(e),
             };
         }

@@ -12,8 +12,16 @@ namespace Smapp.Actors.Gateway;
 /// </summary>
 public static class GatewayProtocol
 {
-    /// <summary>Deliver every mptcp_pm event (as <see cref="MptcpEvent"/>) and <see cref="EventsLost"/> to the subscriber.</summary>
-    public sealed record SubscribeEvents(IActorRef Subscriber);
+    /// <summary>
+    /// Deliver every mptcp_pm event (as <see cref="MptcpEvent"/>) and <see cref="EventsLost"/> to the subscriber. A
+    /// subscriber that runs on the gateway's own event loop may give <paramref name="Direct"/>: the gateway then calls
+    /// it directly instead of sending messages, and answers with <see cref="EventsSubscribed"/>, whose command path
+    /// writes to the kernel directly as well — the hot path with no mailbox in it.
+    /// </summary>
+    public sealed record SubscribeEvents(IActorRef Subscriber, IDirectEvents? Direct = null);
+
+    /// <summary>The answer to a direct subscription: commands written straight to the kernel from the loop thread.</summary>
+    public sealed record EventsSubscribed(IDirectCommands Commands);
 
     /// <summary>Deliver a <see cref="LocalSnapshot"/> now, then every <see cref="Smapp.Netlink.AddressChange"/> / <see cref="Smapp.Netlink.LinkChange"/>.</summary>
     public sealed record SubscribeLocalChanges(IActorRef Subscriber);
@@ -68,11 +76,27 @@ public static class GatewayProtocol
 
     public sealed record SubflowsDumped(long RequestId, IReadOnlyList<SubflowDiag> Subflows, DateTimeOffset At, string? Error);
 
+    /// <summary>Why a dump of the connections was asked for; its answer says the same.</summary>
+    public enum DumpPurpose
+    {
+        /// <summary>A restarted connection rebuilds its state.</summary>
+        Rebuild = 0,
+
+        /// <summary>At start: adopt every live connection.</summary>
+        Takeover = 1,
+
+        /// <summary>Events were lost: reconcile every connection.</summary>
+        Resync = 2,
+
+        /// <summary>Events came for connections never seen start: adopt them.</summary>
+        Lookup = 3,
+    }
+
     /// <summary>Every MPTCP connection and every subflow, optionally of one token only.</summary>
-    public sealed record DumpConnections(long RequestId, uint? Token = null);
+    public sealed record DumpConnections(DumpPurpose Purpose, uint? Token = null);
 
     /// <summary>The connections, their subflows, and the MPTCP listening sockets (which tell server-side connections apart).</summary>
-    public sealed record ConnectionsDumped(long RequestId, IReadOnlyList<ConnectionDiag> Connections, IReadOnlyList<SubflowDiag> Subflows, string? Error)
+    public sealed record ConnectionsDumped(DumpPurpose Purpose, IReadOnlyList<ConnectionDiag> Connections, IReadOnlyList<SubflowDiag> Subflows, string? Error)
     {
         public IReadOnlyList<ConnectionDiag> Listeners { get; init; } = [];
     }
@@ -93,4 +117,21 @@ public static class GatewayProtocol
         long LoopIterations,
         long LoopWakeups,
         int EventReceiveBuffer);
+}
+
+/// <summary>What a subscriber on the gateway's event loop gives to be called directly (on the loop thread only).</summary>
+public interface IDirectEvents
+{
+    /// <summary>The subscriber's actor, whose own messages still arrive by mail.</summary>
+    IActorRef Subscriber { get; }
+
+    void OnEvent(MptcpEvent ev);
+
+    void OnEventsLost(string source);
+}
+
+/// <summary>The gateway's command path for a direct subscriber: writes at once; the answer comes to <paramref name="replyTo"/>.</summary>
+public interface IDirectCommands
+{
+    void Send(GatewayProtocol.PmCommand command, ICommandReplies replyTo);
 }

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Akka.Actor;
 using Akka.Event;
 using Smapp.Actors.Configuration;
@@ -14,11 +12,11 @@ using static Smapp.Actors.Gateway.GatewayProtocol;
 namespace Smapp.Actors.Gateway;
 
 /// <summary>
-/// The only owner of the kernel sockets: the mptcp_pm event group, a command socket, rtnetlink, and (through a
-/// worker thread) sock_diag. It runs on the netlink event loop: when a socket is readable, the loop tells the
-/// gateway, which drains it, decodes, and routes each event to its subscribers — all on the loop thread. Commands
-/// are sent at once; each kernel answer is matched by sequence number and returned as a <see cref="CommandResult"/>.
-/// A malformed message is counted and logged, never thrown.
+/// The only owner of the kernel sockets: the mptcp_pm event group, a command socket (its <see cref="CommandChannel"/>),
+/// rtnetlink, and (through a worker thread) sock_diag. It runs on the netlink event loop, whose thread lives in the
+/// managed namespace: when a socket is readable, the loop tells the gateway, which drains it, decodes, and hands each
+/// event to its subscribers — a subscriber on the same loop by a direct call, others by message. Commands are written
+/// at once and each kernel answer goes back to its asker. A malformed message is counted and logged, never thrown.
 /// </summary>
 public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<MptcpEvent>, INetlinkSink<LocalChange>
 {
@@ -28,32 +26,34 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     private readonly GatewaySettings _settings;
     private readonly NetworkNamespace _ns;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly NetlinkWriter _writer = new(256);
-    private readonly Dictionary<uint, Pending> _pending = [];
     private readonly List<IActorRef> _eventSubscribers = [];
+    private readonly List<IDirectEvents> _directSubscribers = [];
     private readonly List<IActorRef> _localSubscribers = [];
-    private readonly Dictionary<(IPAddress, ushort), Socket> _listeners = [];
-    private readonly Dictionary<int, RtLink> _links = [];
-    private readonly Dictionary<(int, IPAddress), RtAddress> _addresses = [];
+    private readonly AnnounceListeners _listeners = new();
     private NetlinkEventLoop _loop = null!;
     private MptcpEventSubscription _events = null!;
-    private NetlinkSocket _commands = null!;
+    private NetlinkSocket _commandSocket = null!;
+    private CommandChannel _commands = null!;
     private RtnetlinkSubscription _rtnl = null!;
     private GenlFamily _family = null!;
     private DiagWorker _diag = null!;
     private long _eventsDelivered;
-    private long _commandsSent;
-    private long _commandsFailed;
-    private long _commandsTimedOut;
     private long _decodeErrors;
 
-    private sealed record Pending(IActorRef ReplyTo, PmCommand Command, DateTime Deadline, Socket? Listener);
-
-    private sealed record Readable(int Which)
+    /// <summary>The loop says a socket is readable: one message type per socket.</summary>
+    private sealed record EventsReadable
     {
-        public static readonly Readable Events = new(0);
-        public static readonly Readable Commands = new(1);
-        public static readonly Readable Route = new(2);
+        public static readonly EventsReadable Instance = new();
+    }
+
+    private sealed record CommandsReadable
+    {
+        public static readonly CommandsReadable Instance = new();
+    }
+
+    private sealed record RouteReadable
+    {
+        public static readonly RouteReadable Instance = new();
     }
 
     private sealed record Sweep
@@ -61,28 +61,30 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         public static readonly Sweep Instance = new();
     }
 
+    /// <summary>A failure found before the command reached the kernel, answered after the asking call returned.</summary>
+    private sealed record Refused(ICommandReplies ReplyTo, CommandResult Result);
+
     public NetlinkGateway(GatewaySettings settings, NetworkNamespace ns)
     {
         _settings = settings;
         _ns = ns;
-        Receive<Readable>(HandleReadable);
-        Receive<PmCommand>(HandleCommand);
-        Receive<SubscribeEvents>(s =>
-        {
-            _eventSubscribers.Add(s.Subscriber);
-            Context.Watch(s.Subscriber);
-        });
+        Receive<EventsReadable>(_ => DrainEvents());
+        Receive<CommandsReadable>(_ => DrainCommands());
+        Receive<RouteReadable>(_ => DrainRoute());
+        Receive<PmCommand>(c => SendCommand(c, new ActorReplies(Sender)));
+        Receive<Refused>(r => r.ReplyTo.OnResult(r.Result));
+        Receive<SubscribeEvents>(HandleSubscribeEvents);
         Receive<SubscribeLocalChanges>(s =>
         {
             _localSubscribers.Add(s.Subscriber);
             Context.Watch(s.Subscriber);
-            s.Subscriber.Tell(new LocalSnapshot(_addresses.Values.ToList(), _links.Values.ToList()));
+            s.Subscriber.Tell(DumpLocal());
         });
         Receive<DumpSubflows>(d => _diag.Enqueue(d, Sender));
         Receive<DumpConnections>(d => _diag.Enqueue(d, Sender));
-        Receive<Sweep>(_ => HandleSweep());
-        Receive<GetStats>(_ => Sender.Tell(new Stats(_eventsDelivered, _decodeErrors + _diag.DecodeErrors, _events.Stats.Overruns + _rtnl.Stats.Overruns,
-            _commandsSent, _commandsFailed, _commandsTimedOut, _pending.Count, _loop.Iterations, Interlocked.Read(ref _loop.Wakeups), _events.Socket.ReceiveBufferSize)));
+        Receive<Sweep>(_ => _commands.Sweep());
+        Receive<GetStats>(_ => Sender.Tell(new Stats(_eventsDelivered, _decodeErrors + _commands.DecodeErrors + _diag.DecodeErrors, _events.Stats.Overruns + _rtnl.Stats.Overruns,
+            _commands.Sent, _commands.Failed, _commands.TimedOut, _commands.PendingCount, _loop.Iterations, Interlocked.Read(ref _loop.Wakeups), _events.Socket.ReceiveBufferSize)));
         Receive<Terminated>(t =>
         {
             _eventSubscribers.Remove(t.ActorRef);
@@ -99,34 +101,25 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     {
         _loop = (Context.Dispatcher.Configurator as EventLoopDispatcherConfigurator)?.Loop
             ?? throw new InvalidOperationException("NetlinkGateway must run on the netlink event-loop dispatcher");
-        var (events, commands, rtnl, family, addresses, links) = _ns.Run(() =>
+        if (_loop.Namespace.Name != _ns.Name)
         {
-            var ev = MptcpEventSubscription.Open(nonBlocking: false, receiveBuffer: _settings.ReceiveBuffer);
-            var cmd = NetlinkSocket.Open(Smapp.Netlink.Native.NetlinkProtocol.Generic);
-            var fam = GenericNetlink.Resolve(cmd, MptcpPmNames.Family);
-            var rt = RtnetlinkSubscription.Open(nonBlocking: false);
-            using var dump = NetlinkSocket.Open(Smapp.Netlink.Native.NetlinkProtocol.Route);
-            return (ev, cmd, rt, fam, RtnetlinkDump.Addresses(dump), RtnetlinkDump.Links(dump));
-        });
-        (_events, _commands, _rtnl, _family) = (events, commands, rtnl, family);
-        foreach (var l in links)
-        {
-            _links[l.IfIndex] = l;
+            throw new InvalidOperationException($"the event loop lives in {_loop.Namespace}, the gateway serves {_ns}: start the loop in the managed namespace");
         }
 
-        foreach (var a in addresses)
-        {
-            _addresses[(a.IfIndex, a.Address)] = a;
-        }
-
+        // On the loop thread, which entered the managed namespace when it started: every socket made here is there.
+        _events = MptcpEventSubscription.Open(nonBlocking: false, receiveBuffer: _settings.ReceiveBuffer);
+        _commandSocket = NetlinkSocket.Open(Smapp.Netlink.Native.NetlinkProtocol.Generic);
+        _family = GenericNetlink.Resolve(_commandSocket, MptcpPmNames.Family);
+        _commands = new CommandChannel(_commandSocket, _family.Id, _settings.CommandTimeout, _listeners);
+        _rtnl = RtnetlinkSubscription.Open(nonBlocking: false);
         _diag = new DiagWorker(_ns);
         var self = Self;
-        _loop.AddSource(_events.Socket.Fd, () => self.Tell(Readable.Events));
-        _loop.AddSource(_commands.Fd, () => self.Tell(Readable.Commands));
-        _loop.AddSource(_rtnl.Socket.Fd, () => self.Tell(Readable.Route));
+        _loop.AddSource(_events.Socket.Fd, () => self.Tell(EventsReadable.Instance));
+        _loop.AddSource(_commandSocket.Fd, () => self.Tell(CommandsReadable.Instance));
+        _loop.AddSource(_rtnl.Socket.Fd, () => self.Tell(RouteReadable.Instance));
         Timers.StartPeriodicTimer(SweepTimer, Sweep.Instance, TimeSpan.FromSeconds(1));
-        _log.Info("netlink gateway up in {Namespace}: mptcp_pm family {Family}, events receive buffer {Buffer} KiB, {Addresses} local addresses",
-            _ns, _family.Id, _events.Socket.ReceiveBufferSize / 1024, _addresses.Count);
+        _log.Info("netlink gateway up in {Namespace}: mptcp_pm family {Family}, events receive buffer {Buffer} KiB",
+            _ns, _family.Id, _events.Socket.ReceiveBufferSize / 1024);
     }
 
     protected override void PostStop()
@@ -134,65 +127,81 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         if (_loop is not null && _loop.IsLoopThread)
         {
             _loop.RemoveSource(_events.Socket.Fd);
-            _loop.RemoveSource(_commands.Fd);
+            _loop.RemoveSource(_commandSocket.Fd);
             _loop.RemoveSource(_rtnl.Socket.Fd);
         }
 
-        foreach (var l in _listeners.Values)
-        {
-            l.Dispose();
-        }
-
+        _listeners.Dispose();
         _diag?.Dispose();
         _events?.Dispose();
-        _commands?.Dispose();
+        _commandSocket?.Dispose();
         _rtnl?.Dispose();
     }
 
-    private void HandleReadable(Readable r)
+    private void HandleSubscribeEvents(SubscribeEvents s)
     {
-        switch (r.Which)
+        _eventSubscribers.Add(s.Subscriber);
+        Context.Watch(s.Subscriber);
+        if (s.Direct is not null)
         {
-            case 0:
-                for (var i = 0; i < DrainBudget && _events.ReceiveOnce(this, block: false) is ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender or ReceiveStatus.Interrupted; i++) { }
-                _loop.Rearm(_events.Socket.Fd);
-                break;
-            case 1:
-                DrainCommands();
-                _loop.Rearm(_commands.Fd);
-                break;
-            case 2:
-                for (var i = 0; i < DrainBudget && _rtnl.ReceiveOnce(this, block: false) is ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender or ReceiveStatus.Interrupted; i++) { }
-                _loop.Rearm(_rtnl.Socket.Fd);
-                break;
+            // Only a subscriber on this loop may be called directly, and it may then write commands directly too.
+            _directSubscribers.Add(s.Direct);
+            s.Subscriber.Tell(new EventsSubscribed(new DirectCommands(this)));
         }
     }
 
     // --- events --------------------------------------------------------------------------------------------
 
+    private void DrainEvents()
+    {
+        for (var i = 0; i < DrainBudget && _events.ReceiveOnce(this, block: false) is ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender or ReceiveStatus.Interrupted; i++)
+        {
+        }
+
+        _loop.Rearm(_events.Socket.Fd);
+    }
+
     void INetlinkSink<MptcpEvent>.OnItem(MptcpEvent item, ReadOnlySpan<byte> raw)
     {
         _eventsDelivered++;
+        foreach (var d in _directSubscribers)
+        {
+            d.OnEvent(item);
+        }
+
         foreach (var s in _eventSubscribers)
         {
-            s.Tell(item);
+            if (!IsDirect(s))
+            {
+                s.Tell(item);
+            }
         }
+    }
+
+    private bool IsDirect(IActorRef subscriber)
+    {
+        foreach (var d in _directSubscribers)
+        {
+            if (d.Subscriber.Equals(subscriber))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private void DrainRoute()
+    {
+        for (var i = 0; i < DrainBudget && _rtnl.ReceiveOnce(this, block: false) is ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender or ReceiveStatus.Interrupted; i++)
+        {
+        }
+
+        _loop.Rearm(_rtnl.Socket.Fd);
     }
 
     void INetlinkSink<LocalChange>.OnItem(LocalChange item, ReadOnlySpan<byte> raw)
     {
-        switch (item)
-        {
-            case AddressChange { Address: var a }:
-                if (a.Removed) _addresses.Remove((a.IfIndex, a.Address));
-                else _addresses[(a.IfIndex, a.Address)] = a;
-                break;
-            case LinkChange { Link: var l }:
-                if (l.Removed) _links.Remove(l.IfIndex);
-                else _links[l.IfIndex] = l;
-                break;
-        }
-
         foreach (var s in _localSubscribers)
         {
             s.Tell(item);
@@ -203,9 +212,41 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
     void INetlinkSink<LocalChange>.OnDecodeError(DecodeError error, ReadOnlySpan<byte> datagram) => DecodeFailed("rtnetlink", error, datagram);
 
-    void INetlinkSink<MptcpEvent>.OnLost() => Lost("mptcp_pm_events");
+    void INetlinkSink<MptcpEvent>.OnLost()
+    {
+        _log.Warning("ENOBUFS on mptcp_pm_events: the kernel dropped events; subscribers rebuild their state from sock_diag");
+        var lost = new EventsLost("mptcp_pm_events");
+        foreach (var d in _directSubscribers)
+        {
+            d.OnEventsLost(lost.Source);
+        }
 
-    void INetlinkSink<LocalChange>.OnLost() => Lost("rtnetlink");
+        foreach (var s in _eventSubscribers)
+        {
+            if (!IsDirect(s))
+            {
+                s.Tell(lost);
+            }
+        }
+    }
+
+    void INetlinkSink<LocalChange>.OnLost()
+    {
+        _log.Warning("ENOBUFS on rtnetlink: address and link changes were lost; dumping them again");
+        var snapshot = DumpLocal();
+        foreach (var s in _localSubscribers)
+        {
+            s.Tell(new EventsLost("rtnetlink"));
+            s.Tell(snapshot);
+        }
+    }
+
+    /// <summary>Every address and link now (a small dump on the loop thread, which lives in the namespace).</summary>
+    private static LocalSnapshot DumpLocal()
+    {
+        using var dump = NetlinkSocket.Open(Smapp.Netlink.Native.NetlinkProtocol.Route);
+        return new LocalSnapshot(RtnetlinkDump.Addresses(dump), RtnetlinkDump.Links(dump));
+    }
 
     private void DecodeFailed(string source, DecodeError error, ReadOnlySpan<byte> datagram)
     {
@@ -217,181 +258,33 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         }
     }
 
-    private void Lost(string source)
-    {
-        _log.Warning("ENOBUFS on {Source}: the kernel dropped events; subscribers rebuild their state from sock_diag", source);
-        var lost = new EventsLost(source);
-        foreach (var s in source == "rtnetlink" ? _localSubscribers : _eventSubscribers)
-        {
-            s.Tell(lost);
-        }
-
-        if (source == "rtnetlink")
-        {
-            // Re-dump the addresses and links so the local view is whole again.
-            var (addresses, links) = _ns.Run(() =>
-            {
-                using var dump = NetlinkSocket.Open(Smapp.Netlink.Native.NetlinkProtocol.Route);
-                return (RtnetlinkDump.Addresses(dump), RtnetlinkDump.Links(dump));
-            });
-            _addresses.Clear();
-            _links.Clear();
-            foreach (var a in addresses) _addresses[(a.IfIndex, a.Address)] = a;
-            foreach (var l in links) _links[l.IfIndex] = l;
-            var snapshot = new LocalSnapshot(addresses, links);
-            foreach (var s in _localSubscribers)
-            {
-                s.Tell(snapshot);
-            }
-        }
-    }
-
     // --- commands ------------------------------------------------------------------------------------------
 
-    private void HandleCommand(PmCommand command)
+    private void SendCommand(PmCommand command, ICommandReplies replyTo)
     {
-        Socket? listener = null;
-        try
+        if (_commands.Send(command, replyTo) is { } refused)
         {
-            if (command is Announce { Local.Port: { } port } a)
-            {
-                listener = OpenListener(a.Local.Address, port);
-            }
-
-            _writer.Reset();
-            var seq = _commands.NextSequence();
-            switch (command)
-            {
-                case CreateSubflow c: MptcpCommands.SubflowCreate(_writer, _family.Id, seq, c.Token, c.Local, c.Remote); break;
-                case DestroySubflow d: MptcpCommands.SubflowDestroy(_writer, _family.Id, seq, d.Token, d.Local, d.Remote); break;
-                case SetBackup b: MptcpCommands.SetFlags(_writer, _family.Id, seq, b.Token, b.Local with { Flags = b.Backup ? MptcpAddrFlags.Backup : MptcpAddrFlags.None }, b.Remote); break;
-                case Announce a2: MptcpCommands.Announce(_writer, _family.Id, seq, a2.Token, a2.Local); break;
-                case Remove r: MptcpCommands.Remove(_writer, _family.Id, seq, r.Token, r.LocalId); break;
-                default: throw new ArgumentException($"unknown command {command.GetType().Name}");
-            }
-
-            _pending[seq] = new Pending(Sender, command, DateTime.UtcNow + _settings.CommandTimeout, listener);
-            _commands.Send(_writer.Written);
-            _commandsSent++;
-            DrainCommands();
-        }
-        catch (Exception e) when (e is NetlinkException or SocketException or ArgumentException)
-        {
-            listener?.Dispose();
-            _commandsFailed++;
-            var (errno, text) = e switch
-            {
-                NetlinkException n => (n.Errno, n.KernelMessage ?? n.Message),
-                SocketException s => (s.ErrorCode == 0 ? Smapp.Netlink.Native.Errno.EIO : (int)s.SocketErrorCode switch
-                {
-                    10048 => Smapp.Netlink.Native.Errno.EADDRINUSE,
-                    10049 => Smapp.Netlink.Native.Errno.EADDRNOTAVAIL,
-                    _ => Smapp.Netlink.Native.Errno.EIO,
-                }, $"listener: {s.Message}"),
-                _ => (Smapp.Netlink.Native.Errno.EINVAL, e.Message),
-            };
-            Sender.Tell(new CommandResult(command, errno, text));
+            Self.Tell(new Refused(replyTo, refused));
         }
     }
 
-    /// <summary>Reads every answer queued on the command socket and returns each to its sender.</summary>
     private void DrainCommands()
     {
-        while (true)
-        {
-            var status = _commands.Receive(block: false);
-            if (status is ReceiveStatus.WouldBlock)
-            {
-                return;
-            }
-
-            if (status is not ReceiveStatus.Datagram)
-            {
-                continue;
-            }
-
-            var reader = new NetlinkMessageReader(_commands.Received);
-            DecodeError? err;
-            while (reader.TryRead(out var m, out err))
-            {
-                if (m.Header.Type != NetlinkMessageType.Error || !_pending.Remove(m.Header.Sequence, out var pending))
-                {
-                    continue;
-                }
-
-                if (!NetlinkAck.TryDecode(m, out var ack, out var ackErr))
-                {
-                    DecodeFailed("ack", ackErr!, _commands.Received);
-                    continue;
-                }
-
-                Complete(pending, ack!.Errno, ack.Message);
-            }
-
-            if (err is not null)
-            {
-                DecodeFailed("command socket", err, _commands.Received);
-            }
-        }
+        _commands.Drain((source, error, datagram) => DecodeFailed(source, error, datagram));
+        _loop.Rearm(_commandSocket.Fd);
     }
 
-    private void Complete(Pending pending, int errno, string? message)
+    /// <summary>The gateway's command channel, for a subscriber on the same event loop.</summary>
+    private sealed class DirectCommands(NetlinkGateway gateway) : IDirectCommands
     {
-        if (errno != 0)
+        public void Send(PmCommand command, ICommandReplies replyTo)
         {
-            _commandsFailed++;
-            pending.Listener?.Dispose();
-        }
-        else if (pending.Listener is not null && pending.Command is Announce a)
-        {
-            _listeners[(a.Local.Address, a.Local.Port!.Value)] = pending.Listener;
-        }
-        else if (pending.Command is Remove { Address: { } addr, Port: { } port } && _listeners.Remove((addr, port), out var l))
-        {
-            l.Dispose();
-        }
-
-        pending.ReplyTo.Tell(new CommandResult(pending.Command, errno, message));
-    }
-
-    private Socket OpenListener(IPAddress address, ushort port)
-    {
-        if (_listeners.TryGetValue((address, port), out _))
-        {
-            throw new SocketException((int)SocketError.AddressAlreadyInUse);
-        }
-
-        return _ns.Run(() =>
-        {
-            var s = MptcpSocket.Create(address.AddressFamily);
-            try
+            if (!gateway._loop.IsLoopThread)
             {
-                s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-                s.Bind(new IPEndPoint(address, port));
-                s.Listen(16);
-                return s;
+                throw new InvalidOperationException("direct commands are written from the event loop's thread only");
             }
-            catch
-            {
-                s.Dispose();
-                throw;
-            }
-        });
-    }
 
-    private void HandleSweep()
-    {
-        if (_pending.Count == 0)
-        {
-            return;
-        }
-
-        var now = DateTime.UtcNow;
-        foreach (var (seq, p) in _pending.Where(kv => kv.Value.Deadline < now).ToList())
-        {
-            _pending.Remove(seq);
-            _commandsTimedOut++;
-            Complete(p, Smapp.Netlink.Native.Errno.ETIMEDOUT, $"no answer from the kernel within {_settings.CommandTimeout.TotalSeconds:0.#} s");
+            gateway.SendCommand(command, replyTo);
         }
     }
 }

@@ -74,7 +74,7 @@ public abstract class ControllerTestKit : Akka.TestKit.Xunit2.TestKit
         if (takeover)
         {
             var dump = await Gateway.ExpectMsgAsync<GatewayProtocol.DumpConnections>();
-            Assert.Equal(1, dump.RequestId);
+            Assert.Equal(GatewayProtocol.DumpPurpose.Takeover, dump.Purpose);
             Assert.Null(dump.Token);
         }
 

@@ -28,11 +28,11 @@ public class LostEventsTests(ITestOutputHelper output) : ControllerTestKit(outpu
         }
 
         Supervisor.Tell(new EventsLost("mptcp_pm_events"));
-        var dump = await Gateway.FishForMessageAsync<DumpConnections>(d => d.RequestId == 2);
+        var dump = await Gateway.FishForMessageAsync<DumpConnections>(d => d.Purpose == DumpPurpose.Resync);
         Assert.Null(dump.Token);
 
         // The kernel's view: Kept has gained a subflow we never heard of, Gone has ended, Unseen is new to us.
-        Supervisor.Tell(new ConnectionsDumped(dump.RequestId,
+        Supervisor.Tell(new ConnectionsDumped(dump.Purpose,
             [ConnDiag(Kept, Local1, 40001, Remote1, 443), ConnDiag(Unseen, Local1, 40003, Remote1, 443)],
             [
                 SubDiag(Kept, Local1, 40001, Remote1, 443),

@@ -34,7 +34,7 @@ public class RestartAndTakeoverTests(ITestOutputHelper output) : ControllerTestK
     {
         var dump = await Gateway.FishForMessageAsync<DumpConnections>(d => d.Token == token);
         Assert.Equal(ConnectionPath(token), Gateway.LastSender.Path);
-        Gateway.LastSender.Tell(new ConnectionsDumped(dump.RequestId,
+        Gateway.LastSender.Tell(new ConnectionsDumped(dump.Purpose,
             [ConnDiag(token, Local1, localPort, Remote1, 443)],
             [SubDiag(token, Local1, localPort, Remote1, 443), .. more],
             null));
@@ -97,7 +97,7 @@ public class RestartAndTakeoverTests(ITestOutputHelper output) : ControllerTestK
 
         Supervisor.Tell(Announced(A, Peer2, 3));
         var dump = await Gateway.FishForMessageAsync<DumpConnections>(d => d.Token == A);
-        Gateway.LastSender.Tell(new ConnectionsDumped(dump.RequestId, [], [], null));
+        Gateway.LastSender.Tell(new ConnectionsDumped(dump.Purpose, [], [], null));
 
         await ExpectTerminatedAsync(connection!);
         await AwaitAssertAsync(async () => Assert.Empty((await SupervisorStateAsync()).Tokens), TimeSpan.FromSeconds(3));
@@ -116,7 +116,7 @@ public class RestartAndTakeoverTests(ITestOutputHelper output) : ControllerTestK
         {
             Supervisor.Tell(new ConnectionSupervisor.ToConnection(A, new ConnectionProtocol.Crash($"crash {i}")));
             var dump = await Gateway.FishForMessageAsync<DumpConnections>(d => d.Token == A);
-            Gateway.LastSender.Tell(new ConnectionsDumped(dump.RequestId,
+            Gateway.LastSender.Tell(new ConnectionsDumped(dump.Purpose,
                 [ConnDiag(A, Local1, 443, Peer2, 50000)], [SubDiag(A, Local1, 443, Peer2, 50000)], null));
             var rebuilt = await ExpectCallAsync(observer, A, "established");
             Assert.True(rebuilt.Connection.TakenOver);
@@ -153,7 +153,7 @@ public class RestartAndTakeoverTests(ITestOutputHelper output) : ControllerTestK
         await StartSupervisorAsync(PolicySelector.Of("recording", () => new RecordingPolicy(observer)), true, Eth0, Wlan0);
 
         const uint fallback = 0xcccc0003;
-        Supervisor.Tell(new ConnectionsDumped(1,
+        Supervisor.Tell(new ConnectionsDumped(DumpPurpose.Takeover,
             [
                 ConnDiag(A, Local1, 40000, Remote1, 443),
                 ConnDiag(B, Local1, 8443, Peer2, 50000),
@@ -203,7 +203,7 @@ public class RestartAndTakeoverTests(ITestOutputHelper output) : ControllerTestK
     {
         var selector = PolicySelector.Defaults("fullmesh", new PolicyRule("servers", Side.Server, null, null, null, "server-guard"));
         await StartSupervisorAsync(selector, true, Eth0);
-        Supervisor.Tell(new ConnectionsDumped(1,
+        Supervisor.Tell(new ConnectionsDumped(DumpPurpose.Takeover,
             [ConnDiag(B, Local1, 8443, Peer2, 50000)],
             [
                 SubDiag(B, Local1, 8443, Peer2, 50000),
