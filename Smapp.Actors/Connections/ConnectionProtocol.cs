@@ -21,7 +21,7 @@ public static class ConnectionProtocol
     /// A connection actor's first message: its slot, how the connection was learned of, the local addresses now. In
     /// direct mode the slot's core is already made and started; by message the actor makes it.
     /// </summary>
-    internal sealed record Init(ConnectionSlot Slot, ConnectionOrigin Origin, ImmutableList<LocalAddress> Locals);
+    internal sealed record Init(ConnectionSlot Slot, ConnectionOrigin? Origin, ImmutableList<LocalAddress> Locals);
 
     /// <summary>One sampler tick's subflows of one connection.</summary>
     public sealed record Samples(uint Token, IReadOnlyList<SubflowDiag> Subflows, DateTimeOffset At);

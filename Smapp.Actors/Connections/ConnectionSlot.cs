@@ -7,6 +7,16 @@ using static Smapp.Actors.Gateway.GatewayProtocol;
 
 namespace Smapp.Actors.Connections;
 
+/// <summary>What a slot asks of the supervisor that holds it (direct mode).</summary>
+internal interface ISlotOwner
+{
+    /// <summary>The slot needs its actor (a timer, a failure): make it in the supervisor's next turn.</summary>
+    void ActorNeeded(ConnectionSlot slot);
+
+    /// <summary>The connection ended before it ever needed an actor: forget it now.</summary>
+    void EndedWithoutActor(ConnectionSlot slot);
+}
+
 /// <summary>
 /// One connection's place in its supervisor: its <see cref="ConnectionCore"/> (the logic), its actor (timers,
 /// restart, state queries) and the core's way out to the kernel. It works in one of two modes, fixed at creation.
@@ -14,8 +24,10 @@ namespace Smapp.Actors.Connections;
 /// <item><b>Direct</b> (production: the gateway, the supervisor and the connections share the event loop). Kernel
 /// events, command answers, samples and address changes reach the core by a plain call on the loop thread
 /// (<see cref="Deliver"/>), and the core's commands are written to the kernel at once: the reaction to an event has
-/// no mailbox in it. A policy that throws is caught here; the connection's actor then restarts and rebuilds the core
-/// from the kernel while whatever arrives meanwhile is held, and replayed in order.</item>
+/// no mailbox in it. The connection's actor is made only when the connection first needs one — a timer, a failure,
+/// a question to the actor — so the many connections that open, join and close without either cost no actor. A
+/// policy that throws is caught here; the actor then restarts and rebuilds the core from the kernel while whatever
+/// arrives meanwhile is held, and replayed in order.</item>
 /// <item><b>By message</b> (when no shared loop is known, as in the actor tests): everything goes through the
 /// connection actor's mailbox, which owns the core.</item>
 /// </list>
@@ -29,6 +41,8 @@ internal sealed class ConnectionSlot : IConnectionHost, ICommandReplies
     private readonly IActorRef _gateway;
     private readonly IDirectCommands? _commands;
     private readonly IActorRef _supervisor;
+    private readonly ISlotOwner? _owner;
+    private bool _actorAsked;
     private readonly IScheduler _scheduler;
     private List<object>? _held;
     private List<object>? _early;
@@ -36,8 +50,9 @@ internal sealed class ConnectionSlot : IConnectionHost, ICommandReplies
     /// <param name="direct">Direct mode (see the class).</param>
     /// <param name="commands">The gateway's direct command path, once the supervisor knows it (direct mode).</param>
     /// <param name="supervisor">Where answers to commands sent by message go in direct mode, before the direct path is known.</param>
-    public ConnectionSlot(uint token, PolicyChoice choice, IActorRef gateway, bool direct, IDirectCommands? commands, IActorRef supervisor, ILoggingAdapter log, IScheduler scheduler)
+    public ConnectionSlot(uint token, PolicyChoice choice, IActorRef gateway, bool direct, IDirectCommands? commands, IActorRef supervisor, ILoggingAdapter log, IScheduler scheduler, ISlotOwner? owner = null)
     {
+        _owner = owner;
         Token = token;
         Choice = choice;
         Direct = direct;
@@ -138,6 +153,11 @@ internal sealed class ConnectionSlot : IConnectionHost, ICommandReplies
         if (Actor is null)
         {
             (_early ??= []).Add(message);
+            if (!_actorAsked && _owner is not null)
+            {
+                _actorAsked = true;
+                _owner.ActorNeeded(this);
+            }
         }
         else
         {
@@ -176,6 +196,13 @@ internal sealed class ConnectionSlot : IConnectionHost, ICommandReplies
     public void Finished()
     {
         Ended = true;
+        if (Actor is null && !_actorAsked && _owner is not null)
+        {
+            _early = null;
+            _owner.EndedWithoutActor(this);
+            return;
+        }
+
         ToActor(Finish.Instance);
     }
 

@@ -22,7 +22,7 @@ namespace Smapp.Actors.Connections;
 /// Nothing reached by such a direct call uses the actor context: what needs it (making a connection's actor,
 /// watching it) is sent to itself and done in its own turn.
 /// </summary>
-public sealed class ConnectionSupervisor : ReceiveActor
+public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
 {
     private readonly IActorRef _gateway;
     private readonly IActorRef? _sampler;
@@ -43,7 +43,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
     private (int Count, TimeSpan Interval) _demand;
 
     /// <summary>Make the actor of a connection made by a direct call (done in the supervisor's own turn).</summary>
-    private sealed record MakeActor(ConnectionSlot Slot, ConnectionOrigin Origin);
+    private sealed record MakeActor(ConnectionSlot Slot);
 
     public ConnectionSupervisor(IActorRef gateway, IActorRef localAddresses, IActorRef? sampler, PolicySelector selector, SupervisorSettings settings)
     {
@@ -64,7 +64,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
                 slot.Deliver(r);
             }
         });
-        Receive<MakeActor>(m => Attach(m.Slot, m.Origin));
+        Receive<MakeActor>(m => Attach(m.Slot, null));
         Receive<ConnectionsDumped>(HandleDump);
         Receive<EventsLost>(e => OnEventsLost(e.Source));
         Receive<LocalAddressesProtocol.Snapshot>(s => Broadcast(s.Addresses, null, null));
@@ -75,13 +75,22 @@ public sealed class ConnectionSupervisor : ReceiveActor
         Receive<GetState>(_ => Sender.Tell(new ConnectionsState(_byToken.Where(kv => !kv.Value.Ended).Select(kv => kv.Key).ToList(), _sampling.Count)));
         Receive<ToConnection>(m =>
         {
-            if (_byToken.TryGetValue(m.Token, out var slot) && slot.Actor is { } actor)
+            if (!_byToken.TryGetValue(m.Token, out var slot) || slot.Ended)
+            {
+                Sender.Tell(new Status.Failure(new KeyNotFoundException($"no connection {m.Token:x8}")));
+            }
+            else if (slot.Actor is { } actor)
             {
                 actor.Forward(m.Message);
             }
+            else if (m.Message is GetState && slot.Core is { } core)
+            {
+                Sender.Tell(core.State(0)); // a connection that never needed its actor has never restarted
+            }
             else
             {
-                Sender.Tell(new Status.Failure(new KeyNotFoundException($"no connection {m.Token:x8}")));
+                Attach(slot, null);
+                slot.Actor!.Forward(m.Message);
             }
         });
         localAddresses.Tell(new LocalAddressesProtocol.Subscribe(Self));
@@ -188,7 +197,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
             _ => throw new ArgumentException(nameof(origin)),
         };
         var choice = _selector.Select(side, local, remote);
-        var slot = new ConnectionSlot(token, choice, _gateway, _settings.Direct, _commands, _self, _log, _scheduler) { FromKernel = origin is FromKernel };
+        var slot = new ConnectionSlot(token, choice, _gateway, _settings.Direct, _commands, _self, _log, _scheduler, this) { FromKernel = origin is FromKernel };
         _byToken[token] = slot;
         if (choice.NeedsSamples)
         {
@@ -202,7 +211,7 @@ public sealed class ConnectionSupervisor : ReceiveActor
             return;
         }
 
-        // Direct: the core starts now, on this call; its actor is made in the supervisor's next turn.
+        // Direct: the core starts now, on this call; its actor is made when it first needs one.
         var core = new ConnectionCore(choice, slot);
         slot.Core = core;
         try
@@ -221,18 +230,21 @@ public sealed class ConnectionSupervisor : ReceiveActor
         {
             slot.Fail(e);
         }
-
-        _self.Tell(new MakeActor(slot, origin), _self);
     }
 
-    /// <summary>Makes the connection's actor (in the supervisor's own turn: it needs the actor context).</summary>
-    private void Attach(ConnectionSlot slot, ConnectionOrigin origin)
+    void ISlotOwner.ActorNeeded(ConnectionSlot slot) => _self.Tell(new MakeActor(slot), _self);
+
+    void ISlotOwner.EndedWithoutActor(ConnectionSlot slot) => ForgetSlot(slot);
+
+    /// <summary>
+    /// Makes the connection's actor (in the supervisor's own turn: it needs the actor context). By message it comes
+    /// with the connection's origin, and makes the core from it; direct, the core exists already.
+    /// </summary>
+    private void Attach(ConnectionSlot slot, ConnectionOrigin? origin)
     {
-        if (slot.Ended && slot.Held == 0 && !slot.Rebuilding)
+        if (slot.Actor is not null || !ReferenceEquals(_byToken.GetValueOrDefault(slot.Token), slot))
         {
-            // Over before its actor was needed (a connection that closed in the batch that opened it).
-            ForgetSlot(slot);
-            return;
+            return; // made already, or replaced meanwhile
         }
 
         // A replaced connection's actor keeps its name until it has stopped: its successor takes another one.
