@@ -21,11 +21,15 @@ public enum ReceiveStatus
 
     /// <summary>Interrupted by a signal; try again.</summary>
     Interrupted,
+
+    /// <summary>A datagram larger than the buffer was cut and dropped (only without peeking: <see cref="NetlinkSocket.PeekSize"/>).</summary>
+    Truncated,
 }
 
 /// <summary>
 /// A netlink socket: bind, multicast membership, send to the kernel, receive whole datagrams (the buffer is
-/// sized by peeking with MSG_PEEK | MSG_TRUNC, so nothing is ever truncated), and believe only port id 0.
+/// sized by peeking with MSG_PEEK | MSG_TRUNC, so nothing is ever truncated; event sockets may read in one call, see
+/// <see cref="PeekSize"/>), and believe only port id 0.
 /// </summary>
 public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
 {
@@ -44,6 +48,30 @@ public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
     }
 
     public int Fd => _fd;
+
+    /// <summary>
+    /// Peek at each datagram's size first (MSG_PEEK | MSG_TRUNC) and grow the buffer to fit: two system calls per
+    /// datagram, and no dump is ever cut. Off, one call reads into a 64 KiB buffer with MSG_TRUNC, and a datagram
+    /// larger than that (never seen from an event group, whose messages are a few hundred bytes) is reported as
+    /// <see cref="ReceiveStatus.Truncated"/> and the buffer grows for the next one. For multicast event sockets.
+    /// </summary>
+    public bool PeekSize
+    {
+        get => _peekSize;
+        set
+        {
+            _peekSize = value;
+            if (!value && _buffer.Length < 64 * 1024)
+            {
+                _buffer = new byte[64 * 1024];
+            }
+        }
+    }
+
+    private bool _peekSize = true;
+
+    /// <summary>Datagrams that did not fit the buffer (only without <see cref="PeekSize"/>).</summary>
+    public long TruncatedDatagrams { get; private set; }
 
     /// <summary>
     /// When the environment has SMAPP_NETLINK_TRACE=1, every datagram sent and received is written to stderr as hex
@@ -169,7 +197,7 @@ public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
         var addr = default(SockaddrNl);
         var addrLen = sizeof(SockaddrNl);
         nint n;
-        while (true)
+        while (_peekSize)
         {
             fixed (byte* p = _buffer)
             {
@@ -191,12 +219,19 @@ public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
 
         fixed (byte* p = _buffer)
         {
-            n = Libc.recvfrom(_fd, p, _buffer.Length, flags, &addr, &addrLen);
+            n = Libc.recvfrom(_fd, p, _buffer.Length, _peekSize ? flags : flags | Libc.MSG_TRUNC, &addr, &addrLen);
         }
 
         if (n < 0)
         {
             return Failure(Marshal.GetLastPInvokeError());
+        }
+
+        if (n > _buffer.Length)
+        {
+            TruncatedDatagrams++;
+            _buffer = new byte[Math.Max((int)n, _buffer.Length * 2)];
+            return ReceiveStatus.Truncated;
         }
 
         if (addr.Pid != 0)
@@ -243,6 +278,11 @@ public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
             if (status == ReceiveStatus.Overrun)
             {
                 throw new NetlinkException(Errno.ENOBUFS, "reply lost: receive queue overflowed");
+            }
+
+            if (status == ReceiveStatus.Truncated)
+            {
+                throw new NetlinkException(Errno.EMSGSIZE, "reply larger than the receive buffer");
             }
 
             var reader = new NetlinkMessageReader(Received);

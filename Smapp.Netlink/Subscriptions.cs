@@ -49,6 +49,10 @@ public abstract class NetlinkSubscription<T> : IDisposable
                 Stats.Overruns++;
                 sink.OnLost();
                 break;
+            case ReceiveStatus.Truncated:
+                Stats.DecodeErrors++;
+                sink.OnDecodeError(new Wire.DecodeError(Wire.DecodeErrorKind.LengthPastBuffer, 0, "datagram larger than the receive buffer; dropped"), Socket.Received);
+                break;
         }
 
         return status;
@@ -90,6 +94,9 @@ public sealed class MptcpEventSubscription : NetlinkSubscription<MptcpEvent>
             var family = GenericNetlink.Resolve(socket, MptcpPmNames.Family);
             socket.SetReceiveBuffer(receiveBuffer);
             socket.JoinGroup(family.Group(MptcpPmNames.EventsGroup));
+
+            // Events are small: one recvfrom per datagram instead of a peek and a read (on the reaction's path).
+            socket.PeekSize = false;
             return new MptcpEventSubscription(socket, family);
         }
         catch

@@ -95,12 +95,12 @@ internal static class MonitorCommand
             poller.Wait(waitMs);
             if (poller.Ready(0))
             {
-                while (events.ReceiveOnce(sink, block: false) is ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender) { }
+                while (events.ReceiveOnce(sink, block: false) is ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender or ReceiveStatus.Truncated) { }
             }
 
             if (poller.Ready(1))
             {
-                while (rtnl.ReceiveOnce(sink, block: false) is ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender) { }
+                while (rtnl.ReceiveOnce(sink, block: false) is ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender or ReceiveStatus.Truncated) { }
             }
 
             if (poller.Ready(2))

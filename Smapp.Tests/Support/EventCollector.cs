@@ -40,12 +40,12 @@ public sealed class EventCollector : IDisposable, INetlinkSink<MptcpEvent>, INet
             poller.Wait(200);
             if (poller.Ready(0))
             {
-                while (_events.ReceiveOnce(this, block: false) is ReceiveStatus.Datagram or ReceiveStatus.Overrun) { }
+                while (_events.ReceiveOnce(this, block: false) is ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.Truncated) { }
             }
 
             if (poller.Ready(1))
             {
-                while (_rtnl.ReceiveOnce(this, block: false) is ReceiveStatus.Datagram or ReceiveStatus.Overrun) { }
+                while (_rtnl.ReceiveOnce(this, block: false) is ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.Truncated) { }
             }
         }
     }
