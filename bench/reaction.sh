@@ -217,7 +217,7 @@ measure() {
         smapp) errors=$(grep -c -e ' WRN ' -e ' ERR ' -e ' FTL ' "$log" || true) ;;
     esac
     printf '%s %s: client %s; %s; tcpdump dropped %s; %s s; daemon log warnings/errors: %s\n' "$load" "$pm" "$result" \
-        "${stats#joindelay: }" "${drops:-?}" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" \
+        "${stats#joindelay: }" "${drops:-?}" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" \
         "${errors:-n/a}" >>"$RUNS"
     say "[$tag] $result; ${stats#joindelay: }"
 }
