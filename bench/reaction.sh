@@ -137,6 +137,10 @@ if [[ ",$PMS," == *,smapp,* ]]; then
     command -v dotnet >/dev/null || die "smapp needs the .NET SDK (dotnet) on PATH"
 fi
 
+# Nanosecond timestamps when this tcpdump has them (4.99 does); microseconds otherwise.
+TS_PRECISION=""
+tcpdump --help 2>&1 | grep -q -- --time-stamp-precision && TS_PRECISION=--time-stamp-precision=nano
+
 SAMPLES=$OUT/samples.csv
 echo "load,pm,seq,client,sport,token,syn_ns,join_ns,delay_ms,join_src,in_window" >"$SAMPLES"
 RUNS=$OUT/runs.txt
@@ -190,7 +194,7 @@ measure() {
 
     # The capture: SYNs only (MP_CAPABLE, its SYN/ACK with the server key, MP_JOIN), every client interface.
     local pcap="$OUT/$tag.pcap" tdlog="$OUT/$tag.tcpdump.log"
-    ip netns exec "$cli" tcpdump -i any -nn -Z root -s 200 -B 16384 --time-stamp-precision=nano -w "$pcap" \
+    ip netns exec "$cli" tcpdump -i any -nn -Z root -s 200 -B 16384 $TS_PRECISION -w "$pcap" \
         'tcp[tcpflags] & tcp-syn != 0' >"$tdlog" 2>&1 &
     local td=$!; PIDS+=("$td")
     wait_for "$tdlog" "listening on" 15 "$td" || die "[$tag] tcpdump did not start: $(cat "$tdlog")"
@@ -210,15 +214,16 @@ measure() {
     "$BUILD/joindelay" "$pcap" >"$OUT/$tag.samples.csv" 2>"$OUT/$tag.joindelay.txt" || die "[$tag] cannot read $pcap: $(cat "$OUT/$tag.joindelay.txt")"
     stats=$(cat "$OUT/$tag.joindelay.txt")
     tail -n +2 "$OUT/$tag.samples.csv" | sed "s/^/$load,$pm,/" >>"$SAMPLES"
-    local drops errors=""
+    local drops daemon_notes="no daemon"
     drops=$(grep -o '[0-9]* packets dropped by kernel' "$tdlog" | cut -d' ' -f1 || true)
     case "$pm" in
-        mptcpd) errors=$(grep -cv -E '^bench_join: (ready|exit)' "$log" || true) ;;
-        smapp) errors=$(grep -c -e ' WRN ' -e ' ERR ' -e ' FTL ' "$log" || true) ;;
+        # Anything but the plugin's own two lines is mptcpd reporting a problem (a kernel error reply, a lost socket).
+        mptcpd) daemon_notes="mptcpd log: $(grep -cv -E '^bench_join: (ready|exit)' "$log" || true) other lines, $(grep -h -o '[0-9]* subflow requests sent' "$log" || echo '? subflow requests sent')" ;;
+        smapp) daemon_notes="smapp log: $(grep -c -e ' WRN ' -e ' ERR ' -e ' FTL ' "$log" || true) warnings/errors, $(grep -c 'SUBFLOW_CREATE refused' "$log" || true) SUBFLOW_CREATE refused by the kernel" ;;
     esac
-    printf '%s %s: client %s; %s; tcpdump dropped %s; %s s; daemon log warnings/errors: %s\n' "$load" "$pm" "$result" \
+    printf '%s %s: client %s; capture %s, tcpdump dropped %s; %s s; %s\n' "$load" "$pm" "$result" \
         "${stats#joindelay: }" "${drops:-?}" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" \
-        "${errors:-n/a}" >>"$RUNS"
+        "$daemon_notes" >>"$RUNS"
     say "[$tag] $result; ${stats#joindelay: }"
 }
 
@@ -283,15 +288,19 @@ fi
             for (li = 1; li <= nl; li++) {
                 if ((L[li], "smapp") in add && (L[li], "mptcpd") in add) {
                     a = add[L[li], "smapp"]; b = add[L[li], "mptcpd"]
-                    if (b > 0) printf "%s: Smapp added %.3f ms, mptcpd added %.3f ms: ratio Smapp / mptcpd = %.2f\n\n", L[li], a, b, a / b
-                    else printf "%s: Smapp added %.3f ms, mptcpd added %.3f ms: no ratio (mptcpd added nothing)\n\n", L[li], a, b
+                    printf "%s: Smapp added %.3f ms, mptcpd added %.3f ms: ", L[li], a, b
+                    if (b > 0) printf "ratio Smapp / mptcpd = %.2f", a / b
+                    else printf "no ratio (the mptcpd median is not above the kernel median)"
+                    printf "; Smapp median − mptcpd median = %+.3f ms\n\n", a - b
                 }
             }
         }' "$SAMPLES"
     echo "Delay: per connection, from its first MP_CAPABLE SYN on wifi to the first MP_JOIN SYN carrying its token, both"
     echo "captured in the client namespace; percentiles interpolated between ranks, over the connections that got a join."
     echo "Every path manager waits for the connection to be fully established (after the first data) before it opens"
-    echo "the subflow, so the kernel median is the floor; \"added\" is what each userspace path manager costs beyond it."
+    echo "the subflow, so the kernel median is the reference; \"added\" is what each userspace path manager costs beyond"
+    echo "it. The ratio divides two small differences: when mptcpd adds little, it swings from run to run; the difference"
+    echo "of the medians is the steadier figure."
     echo
     echo "Runs (client: connections made / saw a second subflow within the wait; capture: connections, joins matched by"
     echo "token, joins matching no connection, joins after the next connection's SYN):"
