@@ -12,7 +12,7 @@
 # connection (the join's token matched to the SHA-256 of the server's key in the SYN/ACK: bench/tools/joindelay.c).
 #
 #   sudo bench/reaction.sh [--connections N] [--hog] [--smapp-dll PATH] [--out DIR]
-#                          [--wait-ms MS] [--warmup W] [--pms kernel,mptcpd,smapp]
+#                          [--wait-ms MS] [--warmup W] [--pms kernel,mptcpd,smapp] [--smapp-args "ARGS"]
 #     --connections N   measured connections per path manager (default 1000)
 #     --hog             also measure everything again with one CPU hog (`yes`) per core
 #     --smapp-dll PATH  the smapp build to measure (default: artifacts/smapp/smapp.dll, built with ./smapp)
@@ -20,15 +20,16 @@
 #     --wait-ms MS      how long a connection waits for its second subflow before it closes (default 200)
 #     --warmup W        connections opened before the capture starts, per path manager (default 20)
 #     --pms LIST        which path managers, in order (default kernel,mptcpd,smapp)
+#     --smapp-args ARGS more arguments for `smapp run`, split on spaces (e.g. "--log-level warning")
 # Writes to DIR: samples.csv (one row per connection), summary.md (printed at the end), per-run logs and pcaps.
 # Installs what is missing with apt-get. Everything it starts it ends by PID; every namespace it makes it removes.
 set -euo pipefail
 
-usage() { sed -n '2,26p' "$0" >&2; exit 2; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0" >&2; exit 2; }
 die() { echo "reaction: $*" >&2; exit 1; }
 say() { echo "reaction: $*" >&2; }
 
-N=1000 HOG=0 SMAPP_DLL="" OUT="" WAIT_MS=200 WARMUP=20 PMS=kernel,mptcpd,smapp PORT=5201
+N=1000 HOG=0 SMAPP_DLL="" SMAPP_ARGS="" OUT="" WAIT_MS=200 WARMUP=20 PMS=kernel,mptcpd,smapp PORT=5201
 while [ $# -gt 0 ]; do
     case "$1" in
         --connections) N=${2:?}; shift 2 ;;
@@ -38,6 +39,7 @@ while [ $# -gt 0 ]; do
         --wait-ms) WAIT_MS=${2:?}; shift 2 ;;
         --warmup) WARMUP=${2:?}; shift 2 ;;
         --pms) PMS=${2:?}; shift 2 ;;
+        --smapp-args) SMAPP_ARGS=${2?}; shift 2 ;;
         -h|--help) usage ;;
         *) echo "reaction: unknown option $1" >&2; usage ;;
     esac
@@ -175,15 +177,19 @@ measure() {
             wait_for "$log" "bench_join: ready" 30 "$daemon" || die "[$tag] mptcpd did not load the plugin: $(cat "$log")"
             ;;
         smapp)
-            dotnet "$SMAPP_DLL" run --netns "$cli" --policy fullmesh >"$log" 2>&1 &
+            # shellcheck disable=SC2086
+            dotnet "$SMAPP_DLL" run --netns "$cli" --policy fullmesh $SMAPP_ARGS >"$log" 2>&1 &
             daemon=$!; PIDS+=("$daemon")
-            wait_for "$log" "netlink gateway up" 120 "$daemon" || die "[$tag] smapp did not come up: $(cat "$log")"
+            # Its "netlink gateway up" line is at info level: with a quieter --log-level the probes below decide.
+            if [[ "$SMAPP_ARGS" != *--log-level* ]]; then
+                wait_for "$log" "netlink gateway up" 120 "$daemon" || die "[$tag] smapp did not come up: $(cat "$log")"
+            fi
             ;;
     esac
 
-    # Ready means: a connection gets its second subflow (the daemon has subscribed to the events).
-    local i ok=0
-    for ((i = 0; i < 30; i++)); do
+    # Ready means: a connection gets its second subflow (the daemon has subscribed to the events). At most 120 s.
+    local i ok=0 until=$((SECONDS + 120))
+    for ((i = 1; SECONDS < until; i++)); do
         if ip netns exec "$cli" "$BUILD/seqclient" 203.0.113.1 "$PORT" 1 1000 192.0.2.1 2>>"$OUT/$tag.client.log" | grep -q "joined=1"; then ok=1; break; fi
         [ -z "$daemon" ] || kill -0 "$daemon" 2>/dev/null || break
     done
@@ -244,7 +250,7 @@ done
 # ---- the summary ----
 smapp_ver="-"
 if [ -n "$SMAPP_DLL" ]; then
-    smapp_ver="$SMAPP_DLL"
+    smapp_ver="$SMAPP_DLL${SMAPP_ARGS:+ run $SMAPP_ARGS}"
     if git -C "$(dirname "$SMAPP_DLL")" rev-parse --short HEAD >/dev/null 2>&1; then
         smapp_ver="$smapp_ver ($(git -C "$(dirname "$SMAPP_DLL")" rev-parse --short HEAD) of the tree it sits in)"
     fi
