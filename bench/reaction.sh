@@ -148,6 +148,7 @@ echo "load,pm,seq,client,sport,token,syn_ns,join_ns,delay_ms,join_src,in_window"
 RUNS=$OUT/runs.txt
 : >"$RUNS"
 RUN_INDEX=0
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # measure LOAD PM: one path manager, one testbed, N connections captured.
 measure() {
@@ -259,7 +260,8 @@ fi
     echo "# Reaction benchmark: MP_CAPABLE SYN to MP_JOIN SYN"
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sr), $(nproc) cores; $N sequential connections per path manager" \
-        "(after $WARMUP warm-up connections), each waiting up to $WAIT_MS ms for its second subflow."
+        "(after $WARMUP warm-up connections), each waiting up to $WAIT_MS ms for its second subflow;" \
+        "load average $LOADAVG_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (other work on the host)."
     echo "Repository $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'); smapp: $smapp_ver;" \
         "mptcpd: $("$MPTCPD" --version 2>/dev/null | head -1 || echo -) with bench/mptcpd-plugin/bench_join.c."
     echo
