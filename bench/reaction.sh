@@ -160,6 +160,8 @@ measure() {
     say "[$tag] testbed $prefix, client path manager: $mode"
     PREFIXES+=("$prefix")
     "$REPO/kernel-pm/testbed.sh" up two-path "$prefix" --client-pm "$mode" >"$OUT/$tag.testbed.txt"
+    # Each connection leaves two client ports in TIME_WAIT for 60 s: a wide range keeps large N from running out.
+    ip netns exec "$cli" sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
     if [ "$pm" = kernel ]; then
         ip -n "$cli" mptcp endpoint add 198.51.100.1 dev cell subflow
         ip -n "$cli" mptcp limits set subflow 2
@@ -209,7 +211,12 @@ measure() {
     say "[$tag] $N connections"
     local t0 t1 result
     t0=$(date +%s.%N)
-    result=$(ip netns exec "$cli" "$BUILD/seqclient" 203.0.113.1 "$PORT" "$N" "$WAIT_MS" 192.0.2.1 2>>"$OUT/$tag.client.log") || true
+    # In the background and waited for, so that a signal to this script is handled at once (and ends the client).
+    ip netns exec "$cli" "$BUILD/seqclient" 203.0.113.1 "$PORT" "$N" "$WAIT_MS" 192.0.2.1 >"$OUT/$tag.client.txt" 2>>"$OUT/$tag.client.log" &
+    local client=$!; PIDS+=("$client")
+    wait "$client" || true
+    forget_pid "$client"
+    result=$(cat "$OUT/$tag.client.txt")
     t1=$(date +%s.%N)
     sleep 2 # tcpdump reads the capture ring in blocks (1 s timeout): let the last block reach the file
     stop "$td" 10 || true
