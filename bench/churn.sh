@@ -270,7 +270,7 @@ run_step() {
     sleep 1   # let the kernel finish tearing the namespaces down
 }
 
-echo "churn: rates $RATES, $SECS s per step, hold $HOLD_MS ms; path managers $PMS; output $OUT" >&2
+echo "churn: rates $RATES, $SECS s per step, hold $HOLD_MS ms; path managers $PMS; namespaces $PREFIX-*; output $OUT" >&2
 IFS=, read -r -a PM_LIST <<<"$PMS"
 for pm in "${PM_LIST[@]}"; do
     if [ "$pm" = none ]; then list=("${CEILING_LIST[@]}"); else list=("${RATE_LIST[@]}"); fi

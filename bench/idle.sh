@@ -128,6 +128,7 @@ runtime_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } EN
 CSV=$OUT/idle.csv
 echo "daemon,seconds,cpu_ticks,cpu_pct_of_core,runtime_ms,wakeups,wakeups_per_s,threads,rss_kib,note" >"$CSV"
 
+echo "idle: daemons $DAEMONS, settle $SETTLE s, window $SECS s; namespaces $PREFIX-*; output $OUT" >&2
 "$TESTBED" up two-path "$PREFIX" >"$OUT/logs/testbed" 2>&1 || { cat "$OUT/logs/testbed" >&2; die "testbed up failed"; }
 TB_UP=1
 
