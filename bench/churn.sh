@@ -24,7 +24,8 @@
 # client namespace, seen in /proc/net/netlink.
 # Per step: started, joined share, events dropped (the Drops column of the daemon's netlink sockets in
 # /proc/net/netlink), the daemon's CPU time (utime+stime, /proc/PID/stat) in ms per 1,000 connections started,
-# its VmRSS before and after the step and its VmHWM; also the host's busy CPU share (/proc/stat) during the step.
+# its VmRSS before and after the step and its VmHWM; the load generator's own CPU time (getrusage). The CSV also has
+# the host's busy share from /proc/stat, which is tick-sampled and reads far too low on this VM: not in the summary.
 # Output: DIR/churn.csv, DIR/summary.md (printed), DIR/logs/. Default DIR: bench/results/churn-DATE.
 set -euo pipefail
 
@@ -177,7 +178,7 @@ pm_ready() { kill -0 "$PM_PID" 2>/dev/null && [ "$(netlink_of "$PM_PID" ready)" 
 sink_ready() { grep -q listening "$1"; }
 
 CSV=$OUT/churn.csv
-echo "pm,rate,seconds,hold_ms,offered,started,achieved_rate,connected,joined,joined_pct,failed,fallback,drops,pm_cpu_ms,cpu_ms_per_1000,rss_before_kib,rss_after_kib,rss_peak_kib,pm_log_lines,loadgen_cpu_ms,host_busy_pct,loadavg,pm_core_pct,elapsed_s,note" >"$CSV"
+echo "pm,rate,seconds,hold_ms,offered,started,achieved_rate,connected,joined,joined_pct,failed,fallback,drops,pm_cpu_ms,cpu_ms_per_1000,rss_before_kib,rss_after_kib,rss_peak_kib,pm_log_lines,loadgen_cpu_ms,host_busy_pct_ticksampled,loadavg,pm_core_pct,elapsed_s,note" >"$CSV"
 
 run_step() {
     local pm=$1 rate=$2 log="$OUT/logs/$1-$2"
@@ -265,8 +266,8 @@ run_step() {
     busy=$(awk -v a="$h0" -v b="$h1" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[1] - x[1]; i = y[2] - x[2];
         printf "%.0f", (t > 0 ? 100 * (t - i) / t : 0) }')
     echo "$pm,$rate,$SECS,$HOLD_MS,$offered,$started,$achieved_rate,$connected,$joined,$pct,$failed,$fallback,$drops,$cpu_ms,$per1000,$rss0,$rss1,$hwm,$lines,$lg_cpu_ms,$busy,$load,$core,$elapsed_s,$note" >>"$CSV"
-    printf 'churn: %-6s %6s/s  started %7s  joined %6s%%  failed %5s  drops %4s  cpu %5s ms/1000  rss %s->%s KiB  pm %s%% of a core  host busy %s%%%s\n' \
-        "$pm" "$rate" "$started" "$pct" "$failed" "$drops" "$per1000" "$rss0" "$rss1" "$core" "$busy" "${note:+  ($note)}" >&2
+    printf 'churn: %-6s %6s/s  started %7s  joined %6s%%  failed %5s  drops %4s  cpu %5s ms/1000  rss %s->%s KiB  pm %s%% of a core  loadgen %s ms%s\n' \
+        "$pm" "$rate" "$started" "$pct" "$failed" "$drops" "$per1000" "$rss0" "$rss1" "$core" "$lg_cpu_ms" "${note:+  ($note)}" >&2
     sleep 1   # let the kernel finish tearing the namespaces down
 }
 
@@ -282,13 +283,16 @@ done
     echo "# Churn benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
     echo "Host: $(nproc) cores, Linux $(uname -r). $SECS s per step, hold $HOLD_MS ms, one fresh two-path testbed and path-manager process per step."
-    echo "Smapp: \`$SMAPP_DLL\`${SMAPP_DLL:+ }(fullmesh, log level warning). mptcpd: $("$MPTCPD" --version 2>/dev/null | head -1 || echo '?') with bench/mptcpd-plugin/add_subflow."
+    [ -z "$SMAPP_DLL" ] || echo "Smapp: \`$SMAPP_DLL\` (run --policy fullmesh --log-level warning)."
+    [[ ",$PMS," != *,mptcpd,* ]] || echo "mptcpd: $("$MPTCPD" --version 2>/dev/null | head -1 || echo '?') with bench/mptcpd-plugin/add_subflow."
+    echo "Load generator: bench/tools/loadgen (C, epoll, non-blocking MPTCP sockets, 64 bytes per connection); warm-up $WARMUP_S s at 100/s before each step, not counted."
     echo
-    echo "| path manager | rate/s | started | achieved/s | joined % | failed | events dropped | CPU ms per 1,000 conns | PM CPU, % of a core | RSS before → after (peak), MiB | host CPU busy % |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    echo "| path manager | rate/s | started | achieved/s | joined % | failed | events dropped | CPU ms per 1,000 conns | PM CPU, % of a core | RSS before → after (peak), MiB | load generator CPU, % of a core | load avg at start |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     awk -F, 'NR > 1 {
         rss = ($16 == "n/a") ? "n/a" : sprintf("%.0f → %.0f (%.0f)", $16 / 1024, $17 / 1024, $18 / 1024)
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%s\n", $1, $2, $6, $7, $10, $11, $13, $15, $23, rss, $21, ($25 != "" ? " " $25 : "")
+        lg = ($24 > 0) ? sprintf("%.0f", $20 / (10 * $24)) : "n/a"
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%s\n", $1, $2, $6, $7, $10, $11, $13, $15, $23, rss, lg, $22, ($25 != "" ? " " $25 : "")
     }' "$CSV"
     echo
     echo "A step passes when ≥ 99 % of the connections offered were started, ≥ 99 % of those started got their second"
