@@ -12,7 +12,9 @@
 #   server  PREFIX-srv: 203.0.113.1, in-kernel PM accepting up to 8 subflows; somaxconn, tcp_max_syn_backlog 65535;
 #           bench/tools/sink (accept, read to EOF)
 #   load    bench/tools/loadgen in the client namespace: RATE connections/s for SECONDS, each writes 64 bytes once
-#           connected, holds HOLD ms, then counts its established subflows (MPTCP_TCPINFO) and closes
+#           connected, holds HOLD ms, then counts its established subflows (MPTCP_TCPINFO) and closes; joined = two
+#           subflows in TCP_ESTABLISHED (the CSV's joined_info: MPTCP_INFO mptcpi_subflows >= 1, which also counts
+#           a join still in progress)
 # Path managers:
 #   none    client in userspace mode and nothing running: the generator's own ceiling (rates: --ceiling-rates,
 #           default the rates plus 1.25x, 1.5x and 2x the highest)
@@ -178,7 +180,7 @@ pm_ready() { kill -0 "$PM_PID" 2>/dev/null && [ "$(netlink_of "$PM_PID" ready)" 
 sink_ready() { grep -q listening "$1"; }
 
 CSV=$OUT/churn.csv
-echo "pm,rate,seconds,hold_ms,offered,started,achieved_rate,connected,joined,joined_pct,failed,fallback,drops,pm_cpu_ms,cpu_ms_per_1000,rss_before_kib,rss_after_kib,rss_peak_kib,pm_log_lines,loadgen_cpu_ms,host_busy_pct_ticksampled,loadavg,pm_core_pct,elapsed_s,note" >"$CSV"
+echo "pm,rate,seconds,hold_ms,offered,started,achieved_rate,connected,joined,joined_pct,failed,fallback,drops,pm_cpu_ms,cpu_ms_per_1000,rss_before_kib,rss_after_kib,rss_peak_kib,pm_log_lines,loadgen_cpu_ms,host_busy_pct_ticksampled,loadavg,pm_core_pct,elapsed_s,joined_info,note" >"$CSV"
 
 run_step() {
     local pm=$1 rate=$2 log="$OUT/logs/$1-$2"
@@ -249,10 +251,10 @@ run_step() {
     stop_pid "$SINK_PID" 5; SINK_PID=""
     "$TESTBED" down "$PREFIX" >/dev/null 2>&1; TB_UP=0
 
-    local offered=0 started=0 achieved_rate=0 connected=0 joined=0 failed=0 fallback=0 lg_cpu_ms=0 elapsed_s=0 kv
+    local offered=0 started=0 achieved_rate=0 connected=0 joined=0 joined_info=0 failed=0 fallback=0 lg_cpu_ms=0 elapsed_s=0 kv
     for kv in $out; do
         case "${kv%%=*}" in
-            offered|started|achieved_rate|connected|joined|failed|fallback|elapsed_s) printf -v "${kv%%=*}" '%s' "${kv#*=}" ;;
+            offered|started|achieved_rate|connected|joined|joined_info|failed|fallback|elapsed_s) printf -v "${kv%%=*}" '%s' "${kv#*=}" ;;
             cpu_ms) lg_cpu_ms=${kv#*=} ;;
         esac
     done
@@ -265,7 +267,7 @@ run_step() {
     [ "$cpu_ms" != n/a ] && core=$(awk -v c="$cpu_ms" -v e="$elapsed_s" 'BEGIN { printf "%.0f", (e > 0 ? c / (10 * e) : 0) }')
     busy=$(awk -v a="$h0" -v b="$h1" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[1] - x[1]; i = y[2] - x[2];
         printf "%.0f", (t > 0 ? 100 * (t - i) / t : 0) }')
-    echo "$pm,$rate,$SECS,$HOLD_MS,$offered,$started,$achieved_rate,$connected,$joined,$pct,$failed,$fallback,$drops,$cpu_ms,$per1000,$rss0,$rss1,$hwm,$lines,$lg_cpu_ms,$busy,$load,$core,$elapsed_s,$note" >>"$CSV"
+    echo "$pm,$rate,$SECS,$HOLD_MS,$offered,$started,$achieved_rate,$connected,$joined,$pct,$failed,$fallback,$drops,$cpu_ms,$per1000,$rss0,$rss1,$hwm,$lines,$lg_cpu_ms,$busy,$load,$core,$elapsed_s,$joined_info,$note" >>"$CSV"
     printf 'churn: %-6s %6s/s  started %7s  joined %6s%%  failed %5s  drops %4s  cpu %5s ms/1000  rss %s->%s KiB  pm %s%% of a core  loadgen %s ms%s\n' \
         "$pm" "$rate" "$started" "$pct" "$failed" "$drops" "$per1000" "$rss0" "$rss1" "$core" "$lg_cpu_ms" "${note:+  ($note)}" >&2
     sleep 1   # let the kernel finish tearing the namespaces down
@@ -292,7 +294,7 @@ done
     awk -F, 'NR > 1 {
         rss = ($16 == "n/a") ? "n/a" : sprintf("%.0f → %.0f (%.0f)", $16 / 1024, $17 / 1024, $18 / 1024)
         lg = ($24 > 0) ? sprintf("%.0f", $20 / (10 * $24)) : "n/a"
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%s\n", $1, $2, $6, $7, $10, $11, $13, $15, $23, rss, lg, $22, ($25 != "" ? " " $25 : "")
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%s\n", $1, $2, $6, $7, $10, $11, $13, $15, $23, rss, lg, $22, ($26 != "" ? " " $26 : "")
     }' "$CSV"
     echo
     echo "A step passes when ≥ 99 % of the connections offered were started, ≥ 99 % of those started got their second"
