@@ -26,8 +26,9 @@
 # client namespace, seen in /proc/net/netlink.
 # Per step: started, joined share, events dropped (the Drops column of the daemon's netlink sockets in
 # /proc/net/netlink), the daemon's CPU time (utime+stime, /proc/PID/stat) in ms per 1,000 connections started,
-# its VmRSS before and after the step and its VmHWM; the load generator's own CPU time (getrusage). The CSV also has
-# the host's busy share from /proc/stat, which is tick-sampled and reads far too low on this VM: not in the summary.
+# its VmRSS before and after the step and its VmHWM; the load generator's own CPU time (getrusage) and the kernel
+# threads' (ksoftirqd, kworkers: where the in-kernel PM's work runs). Not /proc/stat: on this VM it is tick-sampled
+# and reads far too low for short bursts of work.
 # Output: DIR/churn.csv, DIR/summary.md (printed), DIR/logs/. Default DIR: bench/results/churn-DATE.
 set -euo pipefail
 
@@ -168,7 +169,18 @@ netlink_of() {
 
 proc_cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 proc_status() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
-host_cpu() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $5 + $6; exit }' /proc/stat; }  # total idle+iowait
+# CPU ticks (utime+stime) of all kernel threads (children of kthreadd): ksoftirqd, the kworkers that run the in-kernel
+# PM's mptcp_worker, ... Softirq work done on the back of a process is charged to that process, not here.
+kthreads_ticks() {  # "pid ticks" per kernel thread
+    awk 'FNR == 1 { line = $0; sub(/^.*\) /, "", line); split(line, f, " "); if (f[2] == 2) print substr(FILENAME, 7) + 0, f[12] + f[13]; nextfile }' \
+        /proc/[0-9]*/stat 2>/dev/null
+}
+# kthreads_delta_ms BEFORE AFTER: the growth summed over threads alive at the end (one born meanwhile counts from 0;
+# one that ended meanwhile is missed: an undercount)
+kthreads_delta_ms() {
+    awk -v hz="$CLK_TCK" 'NR == FNR { a[$1] = $2; next } { d = $2 - (($1 in a) ? a[$1] : 0); if (d > 0) s += d }
+        END { printf "%.0f", s * 1000 / hz }' <(printf '%s\n' "$1") <(printf '%s\n' "$2")
+}
 
 wait_for() {  # wait_for SECONDS CMD...: polls CMD every 0.1 s
     local t=$1 i; shift
@@ -177,10 +189,10 @@ wait_for() {  # wait_for SECONDS CMD...: polls CMD every 0.1 s
 }
 
 pm_ready() { kill -0 "$PM_PID" 2>/dev/null && [ "$(netlink_of "$PM_PID" ready)" -gt 0 ]; }
-sink_ready() { grep -q listening "$1"; }
+sink_ready() { grep -qs listening "$1"; }
 
 CSV=$OUT/churn.csv
-echo "pm,rate,seconds,hold_ms,offered,started,achieved_rate,connected,joined,joined_pct,failed,fallback,drops,pm_cpu_ms,cpu_ms_per_1000,rss_before_kib,rss_after_kib,rss_peak_kib,pm_log_lines,loadgen_cpu_ms,host_busy_pct_ticksampled,loadavg,pm_core_pct,elapsed_s,joined_info,note" >"$CSV"
+echo "pm,rate,seconds,hold_ms,offered,started,achieved_rate,connected,joined,joined_pct,failed,fallback,drops,pm_cpu_ms,cpu_ms_per_1000,rss_before_kib,rss_after_kib,rss_peak_kib,pm_log_lines,loadgen_cpu_ms,kthreads_cpu_ms,loadavg,pm_core_pct,elapsed_s,joined_info,note" >"$CSV"
 
 run_step() {
     local pm=$1 rate=$2 log="$OUT/logs/$1-$2"
@@ -225,7 +237,7 @@ run_step() {
         c0=$(proc_cpu_ticks "$PM_PID"); rss0=$(proc_status "$PM_PID" VmRSS); d0=$(netlink_of "$PM_PID" 9)
         l0=$(wc -l <"$log.pm")
     fi
-    h0=$(host_cpu)
+    h0=$(kthreads_ticks)
     local out=""
     if [ -z "$note" ]; then
         ip netns exec "$CLI" "$BUILD/loadgen" -a 203.0.113.1 -p "$PORT" -r "$rate" -s "$SECS" -H "$HOLD_MS" >"$log.loadgen" 2>&1 </dev/null &
@@ -234,7 +246,7 @@ run_step() {
         LG_PID=""
         out=$(tail -1 "$log.loadgen")
     fi
-    local h1; h1=$(host_cpu)
+    local h1; h1=$(kthreads_ticks)
     if [ -n "$PM_PID" ] && [ -z "$note" ]; then
         if kill -0 "$PM_PID" 2>/dev/null; then
             local c1 d1
@@ -263,10 +275,9 @@ run_step() {
     if [ "$cpu_ms" != n/a ] && [ "$started" -gt 0 ]; then
         per1000=$(awk -v c="$cpu_ms" -v s="$started" 'BEGIN { printf "%.0f", c * 1000 / s }')
     fi
-    local busy core="n/a"
+    local busy core="n/a"  # busy: kernel threads' CPU ms during the step
     [ "$cpu_ms" != n/a ] && core=$(awk -v c="$cpu_ms" -v e="$elapsed_s" 'BEGIN { printf "%.0f", (e > 0 ? c / (10 * e) : 0) }')
-    busy=$(awk -v a="$h0" -v b="$h1" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[1] - x[1]; i = y[2] - x[2];
-        printf "%.0f", (t > 0 ? 100 * (t - i) / t : 0) }')
+    busy=$(kthreads_delta_ms "$h0" "$h1")
     echo "$pm,$rate,$SECS,$HOLD_MS,$offered,$started,$achieved_rate,$connected,$joined,$pct,$failed,$fallback,$drops,$cpu_ms,$per1000,$rss0,$rss1,$hwm,$lines,$lg_cpu_ms,$busy,$load,$core,$elapsed_s,$joined_info,$note" >>"$CSV"
     printf 'churn: %-6s %6s/s  started %7s  joined %6s%%  failed %5s  drops %4s  cpu %5s ms/1000  rss %s->%s KiB  pm %s%% of a core  loadgen %s ms%s\n' \
         "$pm" "$rate" "$started" "$pct" "$failed" "$drops" "$per1000" "$rss0" "$rss1" "$core" "$lg_cpu_ms" "${note:+  ($note)}" >&2
@@ -281,6 +292,24 @@ for pm in "${PM_LIST[@]}"; do
 done
 
 # --- summary ----------------------------------------------------------------------------------------------------
+# Verdict of a step. PMs: pass = >= 99 % of the started connections joined and no event lost; the generator alone:
+# pass = >= 99 % of the offered connections started and connected. "offered" notes when < 99 % of the offered rate
+# could be started (the 2-core host ran out of CPU beside the path manager's work).
+summary_awk='
+    BEGIN { FS = "," }
+    NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    function v(name) { return $(c[name]) }
+    function verdict(   s, under) {
+        under = (v("offered") > 0 && v("started") < 0.99 * v("offered"))
+        if (v("pm") == "none") return (under || v("connected") < 0.99 * v("started")) ? "falls behind" : "pass"
+        s = ""
+        if (v("drops") != "n/a" && v("drops") > 0) s = "lost events"
+        if (v("joined_pct") < 99.0) s = s (s ? ", " : "") "joined < 99 %"
+        if (v("note") != "") s = s (s ? ", " : "") v("note")
+        if (s == "") s = "pass"
+        if (under) s = s sprintf(" (offered: %.0f %% started)", 100 * v("started") / v("offered"))
+        return s
+    }'
 {
     echo "# Churn benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
@@ -289,41 +318,46 @@ done
     [[ ",$PMS," != *,mptcpd,* ]] || echo "mptcpd: $("$MPTCPD" --version 2>/dev/null | head -1 || echo '?') with bench/mptcpd-plugin/add_subflow."
     echo "Load generator: bench/tools/loadgen (C, epoll, non-blocking MPTCP sockets, 64 bytes per connection); warm-up $WARMUP_S s at 100/s before each step, not counted."
     echo
-    echo "| path manager | rate/s | started | achieved/s | joined % | failed | events dropped | CPU ms per 1,000 conns | PM CPU, % of a core | RSS before → after (peak), MiB | load generator CPU, % of a core | load avg at start |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    awk -F, 'NR > 1 {
-        rss = ($16 == "n/a") ? "n/a" : sprintf("%.0f → %.0f (%.0f)", $16 / 1024, $17 / 1024, $18 / 1024)
-        lg = ($24 > 0) ? sprintf("%.0f", $20 / (10 * $24)) : "n/a"
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%s\n", $1, $2, $6, $7, $10, $11, $13, $15, $23, rss, lg, $22, ($26 != "" ? " " $26 : "")
-    }' "$CSV"
+    echo "| path manager | offered/s | started | achieved/s | joined % | failed | events dropped | PM CPU ms per 1,000 conns | PM CPU, % of a core | PM RSS before → after (peak), MiB | load generator CPU, % of a core | kernel threads CPU, % of a core | verdict |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    awk "$summary_awk"'
+        {
+            rss = (v("rss_before_kib") == "n/a") ? "n/a" : sprintf("%.0f → %.0f (%.0f)", v("rss_before_kib") / 1024, v("rss_after_kib") / 1024, v("rss_peak_kib") / 1024)
+            e = v("elapsed_s")
+            lg = (e > 0) ? sprintf("%.0f", v("loadgen_cpu_ms") / (10 * e)) : "n/a"
+            kt = (e > 0) ? sprintf("%.0f", v("kthreads_cpu_ms") / (10 * e)) : "n/a"
+            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", v("pm"), v("rate"), v("started"),
+                v("achieved_rate"), v("joined_pct"), v("failed"), v("drops"), v("cpu_ms_per_1000"), v("pm_core_pct"), rss, lg, kt, verdict()
+        }' "$CSV"
     echo
-    echo "A step passes when ≥ 99 % of the connections offered were started, ≥ 99 % of those started got their second"
-    echo "subflow, and the path manager dropped no event. Highest rate sustained = the highest rate up to which every"
-    echo "tested rate passed."
+    echo "Verdict: a path manager passes a step when ≥ 99 % of the connections started got their second subflow and it lost no"
+    echo "event; \"offered\" marks a step where fewer than 99 % of the offered connections could be started (the host's two"
+    echo "cores ran out beside the path manager's work: the rate actually tested is the achieved one). Highest rate: over"
+    echo "the passing steps up to the first failing one, the highest achieved rate (and the offered rate of that step)."
     echo
-    awk -F, '
-        NR > 1 {
-            pm = $1; r = $2 + 0
-            if (!(pm in seen)) { order[++n] = pm; seen[pm] = 1; best[pm] = 0; broken[pm] = 0 }
-            ok = ($6 >= 0.99 * $5) && ($5 > 0)
-            if (pm != "none") ok = ok && ($10 >= 99.0) && ($13 == "n/a" || $13 == 0)
-            else ok = ok && ($8 >= 0.99 * $6)
-            if (ok && !broken[pm]) best[pm] = r; else if (!ok) broken[pm] = 1
-            maxr[pm] = (r > maxr[pm]) ? r : maxr[pm]
+    awk "$summary_awk"'
+        {
+            pm = v("pm")
+            if (!(pm in seen)) { order[++n] = pm; seen[pm] = 1 }
+            ok = (verdict() ~ /^pass/)
+            if (ok && !broken[pm]) {
+                if (v("achieved_rate") + 0 > best[pm] + 0) { best[pm] = v("achieved_rate"); at[pm] = v("rate") }
+                if (verdict() ~ /offered/) capped[pm] = 1
+            } else if (!ok && !broken[pm]) { broken[pm] = 1; first_fail[pm] = v("rate") ": " verdict() }
         }
         END {
             for (i = 1; i <= n; i++) {
                 pm = order[i]
-                label = (pm == "none") ? "generator alone (no path manager): highest rate started and connected in full" : pm
-                v = best[pm] ? best[pm] "/s" : "none of the tested rates"
-                if (best[pm] && best[pm] == maxr[pm]) v = "≥ " v " (the highest tested)"
-                printf "- %s: %s\n", label, v
+                label = (pm == "none") ? "generator alone (no path manager), started and connected in full" : pm
+                r = best[pm] ? sprintf("%d/s (offered %d/s)", best[pm], at[pm]) : "none of the tested rates"
+                why = broken[pm] ? "; first failing step " first_fail[pm] : "; every tested rate passed"
+                if (capped[pm]) why = why "; bounded by the host, not by the path manager: the generator could not start the offered rate"
+                printf "- %s: %s%s\n", label, r, why
             }
-            if (("smapp" in best) && ("kernel" in best) && best["kernel"] > 0)
-                printf "- Smapp sustained %.0f %% of the in-kernel PM'"'"'s rate%s\n", 100 * best["smapp"] / best["kernel"],
-                    (best["kernel"] == maxr["kernel"]) ? " (the kernel passed every tested rate: its true ceiling may be higher)" : ""
-            if (("mptcpd" in best) && ("kernel" in best) && best["kernel"] > 0)
-                printf "- mptcpd sustained %.0f %% of the in-kernel PM'"'"'s rate\n", 100 * best["mptcpd"] / best["kernel"]
+            if (best["kernel"] > 0) {
+                if ("smapp" in seen) printf "- Smapp: %.0f %% of the in-kernel PM'"'"'s rate\n", 100 * best["smapp"] / best["kernel"]
+                if ("mptcpd" in seen) printf "- mptcpd: %.0f %% of the in-kernel PM'"'"'s rate\n", 100 * best["mptcpd"] / best["kernel"]
+            }
         }' "$CSV"
 } >"$OUT/summary.md"
 cat "$OUT/summary.md"
