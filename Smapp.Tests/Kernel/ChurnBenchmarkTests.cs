@@ -61,7 +61,8 @@ public class ChurnBenchmarkTests
             Assert.Equal("n/a", rows.Single(row => row["pm"] == "kernel")["drops"]);
             Assert.Equal("0", rows.Single(row => row["pm"] == "smapp")["drops"]);
             Assert.Contains("| smapp | 50 |", r.Stdout);
-            Assert.Contains("Smapp sustained", r.Stdout);
+            Assert.Contains("- Smapp: ", r.Stdout);
+            Assert.Contains("of the in-kernel PM's rate", r.Stdout);
             Assert.True(File.Exists(Path.Combine(dir, "summary.md")));
             AssertNoNamespaceLeft(Prefix(r.Stderr, "ch"));
         }
