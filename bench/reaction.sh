@@ -167,7 +167,7 @@ measure() {
         ip -n "$cli" mptcp limits set subflow 2
     fi
 
-    ip netns exec "$srv" "$BUILD/sink" 203.0.113.1 "$PORT" 7200 >"$OUT/$tag.sink.log" 2>&1 &
+    ip netns exec "$srv" "$BUILD/sink" -p "$PORT" -a 203.0.113.1 -s 7200 >"$OUT/$tag.sink.log" 2>&1 &
     local sink=$!; PIDS+=("$sink")
     wait_for "$OUT/$tag.sink.log" listening 10 "$sink" || die "[$tag] the sink did not start: $(cat "$OUT/$tag.sink.log")"
 
