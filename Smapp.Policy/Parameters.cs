@@ -61,4 +61,24 @@ public static class Validators
         double d when d <= 0 => "must be positive",
         _ => null,
     };
+
+    /// <summary>A duration of at least <paramref name="min"/>.</summary>
+    public static Func<object, string?> AtLeast(TimeSpan min) => v =>
+        (TimeSpan)v >= min ? null : $"must be at least {(min.TotalSeconds >= 1 ? $"{min.TotalSeconds:0.###}s" : $"{min.TotalMilliseconds:0.###}ms")}";
+
+    /// <summary>A fraction strictly between 0 and 1.</summary>
+    public static Func<object, string?> Fraction => v => (double)v is > 0 and < 1 ? null : "must be a fraction strictly between 0 and 1 (like 0.5)";
+
+    /// <summary>One of the given words.</summary>
+    public static Func<object, string?> OneOf(params string[] allowed) => v =>
+        allowed.Contains((string)v, StringComparer.Ordinal) ? null : $"'{v}' is not one of {string.Join(", ", allowed)}";
+
+    /// <summary>A list with at least one item, none of them empty.</summary>
+    public static Func<object, string?> NonEmptyList => v =>
+        ((IReadOnlyList<string>)v) switch
+        {
+            { Count: 0 } => "must name at least one",
+            var l when l.Any(string.IsNullOrWhiteSpace) => "must not contain an empty name",
+            _ => null,
+        };
 }

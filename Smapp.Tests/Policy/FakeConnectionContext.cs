@@ -104,12 +104,38 @@ public sealed class FakeConnectionContext : IConnectionContext
         return reason;
     }
 
+    /// <summary>What the connection actor does on sub_established for a subflow the policy opened: the kernel's port, established now.</summary>
+    public Subflow Establish(Subflow s, ushort? port = null)
+    {
+        s.Phase = SubflowPhase.Established;
+        s.EstablishedAt = Now;
+        s.Failures = 0;
+        s.Local = s.Local with { Port = port ?? (ushort)(50000 + s.Id) };
+        return s;
+    }
+
+    /// <summary>A tcp_info sample of <paramref name="s"/> taken now, as the sampler would set it before OnSample / OnSubflowTimeout.</summary>
+    public SubflowSample Sample(Subflow s, TimeSpan? rto = null, ulong pacingRate = 1_000_000, ulong bytesAcked = 0, ulong bytesReceived = 0, byte backoff = 0)
+    {
+        var x = new SubflowSample(Now, rto ?? TimeSpan.FromMilliseconds(204), backoff, TimeSpan.FromMilliseconds(4), 10, pacingRate, pacingRate, bytesAcked, bytesAcked, bytesReceived, 0, 0);
+        s.LastSample = x;
+        return x;
+    }
+
+    /// <summary>The subflows the policy has not given up on.</summary>
+    public IEnumerable<Subflow> Live => _subflows.Where(s => !s.Abandoned);
+
+    /// <summary>What the connection actor does once the kernel reported an abandoned subflow closed: it leaves the list.</summary>
+    public void Settle() => _subflows.RemoveAll(s => s.Abandoned || s.Phase == SubflowPhase.Closed);
+
     public void ClearRecords()
     {
         Opened.Clear();
         Reopened.Clear();
         Closed.Clear();
         Logs.Clear();
+        TimersStarted.Clear();
+        TimersCancelled.Clear();
     }
 
     // --- IConnectionContext ----------------------------------------------------------------------------------------
