@@ -50,6 +50,9 @@ public sealed class Subflow
 
     public SubflowSample? LastSample { get; internal set; }
 
+    /// <summary>The last sample if it was taken since the subflow was (re-)established; null otherwise.</summary>
+    public SubflowSample? CurrentSample => LastSample is { } s && EstablishedAt is { } e && s.At >= e ? s : null;
+
     /// <summary>The last command given for this subflow (its create, its destroy, a backup change).</summary>
     public CommandHandle? LastCommand { get; internal set; }
 

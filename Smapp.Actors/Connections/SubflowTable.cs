@@ -119,11 +119,12 @@ internal sealed class SubflowTable
         Find(localAddress, localPort, remoteAddress, remotePort) ??
         (localAddress is null ? null : FindConnecting(localAddress, new Endpoint(remoteAddress ?? IPAddress.Any, remotePort ?? 0)));
 
-    /// <summary>A create goes out for it: its port is the kernel's to choose.</summary>
+    /// <summary>A create goes out for it: its port is the kernel's to choose, and the old socket's figures are void.</summary>
     public static void Connecting(Subflow s)
     {
         s.Phase = SubflowPhase.Connecting;
         s.Local = s.Local with { Port = 0 };
+        s.LastSample = null;
     }
 
     /// <summary>The kernel reports it up: take the kernel's 4-tuple and ids, and forget earlier failures.</summary>

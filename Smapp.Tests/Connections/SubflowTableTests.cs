@@ -134,8 +134,10 @@ public class SubflowTableTests
     {
         var t = new SubflowTable();
         var s = t.Add(new Endpoint(Cell, 50001), Remote, 1, false, SubflowPhase.Pending);
+        s.LastSample = new SubflowSample(T0, TimeSpan.FromSeconds(3), 4, default, 0, 0, 0, 0, 0, 0, 0, 0);
         SubflowTable.Connecting(s);
         Assert.Equal((SubflowPhase.Connecting, (ushort)0), (s.Phase, s.Local.Port));
+        Assert.Null(s.LastSample); // the new socket's first sample is not compared with the old one's last
     }
 
     [Fact]
