@@ -25,9 +25,11 @@ public static class MemoryBenchmark
         Console.WriteLine($"memory per connection, {connections} connections each (managed heap after a full GC)");
         foreach (var policy in policies)
         {
+            var (direct, directSubflows) = MeasureDirect(connections, policy);
             var (bytes, subflows) = Measure(connections, policy, light: true);
             var (defaultBytes, _) = Measure(connections, policy, light: false);
-            Console.WriteLine($"  {policy,-12} {subflows} subflow(s): {bytes,6:0} bytes/connection   (with Akka's default mailbox: {defaultBytes:0})");
+            Console.WriteLine($"  {policy,-12} {directSubflows} subflow(s): {direct,6:0} bytes/connection as the daemon runs (direct, on the event loop)   " +
+                $"by message with an actor each: {bytes:0} ({subflows} subflows; Akka's default mailbox: {defaultBytes:0})");
         }
     }
 
@@ -70,6 +72,115 @@ public static class MemoryBenchmark
         finally
         {
             system.Terminate().Wait();
+        }
+    }
+
+    /// <summary>
+    /// The daemon's own wiring: supervisor and connections on an event loop, events by direct call, commands through a
+    /// direct command path that accepts each create and reports it established. A connection that needs no timer
+    /// has no actor.
+    /// </summary>
+    private static (double Bytes, int Subflows) MeasureDirect(int n, string policy)
+    {
+        using var loop = new NetlinkEventLoop("memory-loop");
+        var system = ActorSystem.Create("memory-direct", ConfigurationFactory.ParseString("akka.loglevel = WARNING").WithFallback(SmappRuntime.Hocon));
+        try
+        {
+            EventLoopDispatcherConfigurator.Register(system, "loop", loop);
+            var subscribed = new TaskCompletionSource<IDirectEvents>();
+            var gateway = system.ActorOf(Props.Create(() => new DirectGateway(loop, subscribed)).WithDispatcher("loop"), "gateway");
+            var supervisor = system.ActorOf(ConnectionSupervisor.Props(gateway, gateway, null, PolicySelector.Defaults(policy),
+                new SupervisorSettings("loop", false, Mailbox: LightMailbox.ConfigPath, Direct: true)), "connections");
+            supervisor.Tell(new LocalAddressesProtocol.Snapshot([
+                new LocalAddress(IPAddress.Parse("192.0.2.1"), 2, "wifi"), new LocalAddress(IPAddress.Parse("198.51.100.1"), 3, "cell")]));
+            var direct = subscribed.Task.Result;
+            supervisor.Ask<ConnectionProtocol.ConnectionsState>(ConnectionProtocol.GetState.Instance).Wait();
+            Thread.Sleep(300);
+            var before = Heap();
+            var server = IPAddress.Parse("203.0.113.1");
+            var client = IPAddress.Parse("192.0.2.1");
+            for (var i = 0; i < n; i += 500)
+            {
+                var start = i;
+                var batch = new ManualResetEventSlim();
+                loop.Execute(new Runnable(() =>
+                {
+                    for (var j = start; j < Math.Min(n, start + 500); j++)
+                    {
+                        var created = new MptcpEvent
+                        {
+                            Type = MptcpEventType.Created, Token = (uint)(j + 1), Family = 2, SourceAddress = new IPAddress(client.GetAddressBytes()),
+                            DestinationAddress = new IPAddress(server.GetAddressBytes()), SourcePort = (ushort)(10000 + j % 50000), DestinationPort = 443, LocalId = 0, RemoteId = 0,
+                        };
+                        direct.OnEvent(created);
+                        direct.OnEvent(created with { Type = MptcpEventType.Established });
+                    }
+
+                    loop.Execute(new Runnable(batch.Set));
+                }));
+                batch.Wait();
+            }
+
+            while (supervisor.Ask<ConnectionProtocol.ConnectionsState>(ConnectionProtocol.GetState.Instance).Result.Tokens.Count < n)
+            {
+                Thread.Sleep(100);
+            }
+
+            Thread.Sleep(1500);
+            var after = Heap();
+            var sample = supervisor.Ask<ConnectionProtocol.ConnectionState>(new ConnectionSupervisor.ToConnection(1, ConnectionProtocol.GetState.Instance)).Result;
+            return ((after - before) / (double)n, sample.Subflows.Count);
+        }
+        finally
+        {
+            system.Terminate().Wait();
+        }
+    }
+
+    private sealed class Runnable(Action action) : Akka.Dispatch.IRunnable
+    {
+        public void Run() => action();
+
+#pragma warning disable CS0618
+        public void Execute() => action();
+#pragma warning restore CS0618
+    }
+
+    /// <summary>The direct command path of <see cref="DirectGateway"/>: accepts a create, then reports it established.</summary>
+    private sealed class DirectCommands(NetlinkEventLoop loop, Func<IDirectEvents> events) : IDirectCommands
+    {
+        private int _port = 20000;
+
+        public void Send(GatewayProtocol.PmCommand command, ICommandReplies replyTo)
+        {
+            var port = (ushort)(_port++ % 40000 + 20000);
+            loop.Execute(new Runnable(() =>
+            {
+                replyTo.OnResult(new GatewayProtocol.CommandResult(command, 0, null));
+                if (command is GatewayProtocol.CreateSubflow c)
+                {
+                    events().OnEvent(new MptcpEvent
+                    {
+                        Type = MptcpEventType.SubEstablished, Token = c.Token, Family = 2, SourceAddress = c.Local.Address, DestinationAddress = c.Remote.Address,
+                        SourcePort = port, DestinationPort = c.Remote.Port, LocalId = c.Local.Id, RemoteId = 0, Backup = false,
+                    });
+                }
+            }));
+        }
+    }
+
+    private sealed class DirectGateway : ReceiveActor
+    {
+        public DirectGateway(NetlinkEventLoop loop, TaskCompletionSource<IDirectEvents> subscribed)
+        {
+            IDirectEvents? direct = null;
+            Receive<GatewayProtocol.SubscribeEvents>(s =>
+            {
+                direct = s.Direct!;
+                s.Subscriber.Tell(new GatewayProtocol.EventsSubscribed(new DirectCommands(loop, () => direct!)));
+                subscribed.SetResult(direct);
+            });
+            ReceiveAny(_ => { });
         }
     }
 

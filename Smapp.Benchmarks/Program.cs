@@ -17,7 +17,7 @@ switch (what)
         HotPathBenchmark.Run(args.Length > 1 ? int.Parse(args[1]) : 2000, args.Length > 2 ? args[2] : "INFO");
         return 0;
     case "codec":
-        BenchmarkSwitcher.FromTypes([typeof(CodecBenchmarks)]).Run(args[1..]);
+        BenchmarkSwitcher.FromTypes([typeof(CodecBenchmarks), typeof(ReactionPathBenchmarks)]).Run(args[1..]);
         return 0;
     default:
         Console.Error.WriteLine("usage: Smapp.Benchmarks memory [N] | load [N] [RATE] [HOLD_MS] | codec [BenchmarkDotNet options]");
