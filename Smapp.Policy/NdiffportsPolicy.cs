@@ -47,21 +47,6 @@ public sealed class NdiffportsPolicy(int subflows, BackoffSettings backoff) : Su
             return;
         }
 
-        if (!ctx.LocalAddresses.Any(a => AddressForm.Same(a.Address, subflow.Local.Address)))
-        {
-            ctx.CloseSubflow(subflow);
-            return;
-        }
-
-        if (Backoff.Delay(backoff, reason.Errno, subflow.Failures) is { } delay)
-        {
-            ctx.Log("reopen", $"subflow {subflow} closed ({reason}): attempt {subflow.Failures} in {delay.TotalMilliseconds:0} ms");
-            ctx.Reopen(subflow, delay);
-        }
-        else
-        {
-            ctx.Log("give up", $"subflow {subflow} closed ({reason}) after {subflow.Failures - 1} retries");
-            ctx.CloseSubflow(subflow);
-        }
+        PolicyHelpers.ReopenOrGiveUp(ctx, subflow, reason, backoff);
     }
 }
