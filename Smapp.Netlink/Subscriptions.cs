@@ -88,7 +88,7 @@ public sealed class MptcpEventSubscription : NetlinkSubscription<MptcpEvent>
     /// <summary>Opens a socket in the calling thread's namespace, resolves mptcp_pm and joins mptcp_pm_events.</summary>
     public static MptcpEventSubscription Open(bool nonBlocking = false, int receiveBuffer = DefaultReceiveBuffer)
     {
-        var socket = NetlinkSocket.Open(Native.NetlinkProtocol.Generic, nonBlocking);
+        var socket = NetlinkSocket.Open(NetlinkProtocol.Generic, nonBlocking);
         try
         {
             var family = GenericNetlink.Resolve(socket, MptcpPmNames.Family);
@@ -172,7 +172,7 @@ public sealed class RtnetlinkSubscription : NetlinkSubscription<LocalChange>
 
     public static RtnetlinkSubscription Open(bool nonBlocking = false)
     {
-        var socket = NetlinkSocket.Open(Native.NetlinkProtocol.Route, nonBlocking);
+        var socket = NetlinkSocket.Open(NetlinkProtocol.Route, nonBlocking);
         try
         {
             socket.SetReceiveBuffer(1024 * 1024);

@@ -241,7 +241,7 @@ public static class DemoCommand
                 case MptcpEventType.SubClosed:
                     var rec = subflows.GetOrAdd(key, _ => new SubflowRecord(path, local, remote));
                     rec.Closed = now();
-                    rec.Why = e.Error is { } err and not 0 ? $"error {err} ({Smapp.Netlink.Native.Errno.Name(err)})" : "closed by fullmesh: its local address went away";
+                    rec.Why = e.Error is { } err and not 0 ? $"error {err} ({Smapp.Netlink.Errno.Name(err)})" : "closed by fullmesh: its local address went away";
                     say($"subflow {local} -> {remote} closed ({rec.Why})");
                     break;
             }

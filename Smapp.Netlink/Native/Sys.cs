@@ -2,14 +2,6 @@ using System.Runtime.InteropServices;
 
 namespace Smapp.Netlink.Native;
 
-/// <summary>Netlink constants from linux/netlink.h, linux/genetlink.h and friends that Tmds.LibC does not carry.</summary>
-public static class NetlinkProtocol
-{
-    public const int Route = 0;      // NETLINK_ROUTE
-    public const int SockDiag = 4;   // NETLINK_SOCK_DIAG
-    public const int Generic = 16;   // NETLINK_GENERIC
-}
-
 internal static class SolNetlink
 {
     public const int SOL_NETLINK = 270;
