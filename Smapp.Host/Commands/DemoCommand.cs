@@ -98,9 +98,10 @@ public static class DemoCommand
             var sink = new EventSink(subflows, T, Say);
             var watcher = new Thread(() =>
             {
+                var poller = new PollSet(events.Socket.Fd);
                 while (!ct.IsCancellationRequested && !sink.Done)
                 {
-                    if (new Poller(events.Socket.Fd).Wait(100) > 0)
+                    if (poller.Wait(100) > 0)
                     {
                         events.ReceiveOnce(sink, block: false);
                     }

@@ -66,7 +66,7 @@ internal static class MonitorCommand
         }
 
         var sink = new PrintingSink(json, raw, ifNames);
-        var poller = new Poller(events.Socket.Fd, rtnl.Socket.Fd, wakeup.Fd);
+        var poller = new PollSet(events.Socket.Fd, rtnl.Socket.Fd, wakeup.Fd);
         var deadline = timeoutS is { } t ? DateTime.UtcNow.AddSeconds(t) : DateTime.MaxValue;
         var nextSample = samplesMs is > 0 ? DateTime.UtcNow : DateTime.MaxValue;
         Console.Error.WriteLine($"smapp monitor: listening on mptcp_pm_events (family {events.Family.Id}){(netns is null ? "" : $" in {netns}")}; Ctrl+C to stop");

@@ -34,7 +34,7 @@ public sealed class EventCollector : IDisposable, INetlinkSink<MptcpEvent>, INet
 
     private void Loop()
     {
-        var poller = new Poller(_events.Socket.Fd, _rtnl.Socket.Fd, _wakeup.Fd);
+        var poller = new PollSet(_events.Socket.Fd, _rtnl.Socket.Fd, _wakeup.Fd);
         while (!_stop)
         {
             poller.Wait(200);
