@@ -15,7 +15,7 @@ internal static class SolNetlink
 
 /// <summary><c>struct sockaddr_nl</c> (linux/netlink.h): 12 bytes.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct SockaddrNl
+internal struct SockaddrNl
 {
     public ushort Family;  // nl_family
     public ushort Pad;     // nl_pad
@@ -94,7 +94,7 @@ internal static unsafe partial class Libc
 
 /// <summary><c>struct pollfd</c>.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct PollFd
+internal struct PollFd
 {
     public int Fd;
     public short Events;
