@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Smapp.Netlink;
 using Smapp.Netlink.Mptcp;
+using Smapp.Netlink.Route;
 using Smapp.Netlink.Wire;
 
 namespace Smapp.Tests.Support;
