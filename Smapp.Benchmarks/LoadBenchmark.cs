@@ -153,7 +153,7 @@ public static class LoadBenchmark
             _events = ns.Run(() => MptcpEventSubscription.Open(nonBlocking: false, receiveBuffer: 16 * 1024 * 1024));
             _thread = new Thread(() =>
             {
-                var poller = new Poller(_events.Socket.Fd);
+                var poller = new PollSet(_events.Socket.Fd);
                 while (!_stop)
                 {
                     if (poller.Wait(100) > 0)

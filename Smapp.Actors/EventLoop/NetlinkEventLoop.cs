@@ -143,13 +143,14 @@ public sealed class NetlinkEventLoop : IDisposable
 
     private void Run()
     {
-        var fds = new PollFdSet();
+        var fds = new PollSet();
         while (!_stopping)
         {
             Iterations++;
             RunQueued();
 
-            fds.Reset(_wakeup.Fd);
+            fds.Reset();
+            fds.Add(_wakeup.Fd);
             foreach (var s in _sources)
             {
                 if (s.Armed)
@@ -228,41 +229,5 @@ public sealed class NetlinkEventLoop : IDisposable
         }
 
         _wakeup.Dispose();
-    }
-
-    /// <summary>A reusable pollfd array.</summary>
-    private sealed unsafe class PollFdSet
-    {
-        private Smapp.Netlink.Native.PollFd[] _fds = new Smapp.Netlink.Native.PollFd[8];
-
-        public int Count { get; private set; }
-
-        public void Reset(int first)
-        {
-            Count = 0;
-            Add(first);
-        }
-
-        public void Add(int fd)
-        {
-            if (Count == _fds.Length)
-            {
-                Array.Resize(ref _fds, Count * 2);
-            }
-
-            _fds[Count++] = new Smapp.Netlink.Native.PollFd { Fd = fd, Events = 1 };
-        }
-
-        public int Fd(int i) => _fds[i].Fd;
-
-        public bool Ready(int i) => (_fds[i].Revents & (1 | 8 | 16)) != 0;
-
-        public void Wait(int timeoutMs)
-        {
-            fixed (Smapp.Netlink.Native.PollFd* p = _fds)
-            {
-                Smapp.Netlink.PollNative.Poll(p, (nuint)Count, timeoutMs);
-            }
-        }
     }
 }

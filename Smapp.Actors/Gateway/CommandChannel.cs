@@ -2,7 +2,6 @@ using System.Net.Sockets;
 using Akka.Actor;
 using Smapp.Netlink;
 using Smapp.Netlink.Mptcp;
-using Smapp.Netlink.Native;
 using Smapp.Netlink.Wire;
 using static Smapp.Actors.Gateway.GatewayProtocol;
 

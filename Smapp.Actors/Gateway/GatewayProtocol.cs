@@ -68,7 +68,7 @@ public static class GatewayProtocol
     {
         public bool Success => Errno == 0;
 
-        public override string ToString() => Success ? $"{Command.Name} ok" : $"{Command.Name} failed: {Smapp.Netlink.Native.Errno.Name(Errno)}{(Message is null ? "" : $" ({Message})")}";
+        public override string ToString() => Success ? $"{Command.Name} ok" : $"{Command.Name} failed: {Smapp.Netlink.Errno.Name(Errno)}{(Message is null ? "" : $" ({Message})")}";
     }
 
     /// <summary>One sock_diag dump of every MPTCP subflow (done off the event loop).</summary>

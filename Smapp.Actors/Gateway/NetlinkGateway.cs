@@ -108,7 +108,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
         // On the loop thread, which entered the managed namespace when it started: every socket made here is there.
         _events = MptcpEventSubscription.Open(nonBlocking: false, receiveBuffer: _settings.ReceiveBuffer);
-        _commandSocket = NetlinkSocket.Open(Smapp.Netlink.Native.NetlinkProtocol.Generic);
+        _commandSocket = NetlinkSocket.Open(Smapp.Netlink.NetlinkProtocol.Generic);
         _family = GenericNetlink.Resolve(_commandSocket, MptcpPmNames.Family);
         _commands = new CommandChannel(_commandSocket, _family.Id, _settings.CommandTimeout, _listeners);
         _rtnl = RtnetlinkSubscription.Open(nonBlocking: false);
@@ -244,7 +244,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     /// <summary>Every address and link now (a small dump on the loop thread, which lives in the namespace).</summary>
     private static LocalSnapshot DumpLocal()
     {
-        using var dump = NetlinkSocket.Open(Smapp.Netlink.Native.NetlinkProtocol.Route);
+        using var dump = NetlinkSocket.Open(Smapp.Netlink.NetlinkProtocol.Route);
         return new LocalSnapshot(RtnetlinkDump.Addresses(dump), RtnetlinkDump.Links(dump));
     }
 

@@ -99,7 +99,7 @@ public static class CheckCommand
         GenlFamily? family = null;
         try
         {
-            using var s = NetlinkSocket.Open(Netlink.Native.NetlinkProtocol.Generic);
+            using var s = NetlinkSocket.Open(Netlink.NetlinkProtocol.Generic);
             family = GenericNetlink.Resolve(s, MptcpPmNames.Family);
             items.Add(new CheckItem("mptcp_pm family", CheckStatus.Ok, $"id {family.Id}, version {family.Version}"));
         }

@@ -315,8 +315,8 @@ internal static class CtlCommand
         }
         catch (NetlinkException e)
         {
-            return CommonOptions.Fail($"refused by the kernel: {e.ErrnoName}: {e.KernelMessage ?? Netlink.Native.Errno.Describe(e.Errno)}" +
-                (e.Errno == Netlink.Native.Errno.EPERM ? " (needs CAP_NET_ADMIN: run as root)" : ""));
+            return CommonOptions.Fail($"refused by the kernel: {e.ErrnoName}: {e.KernelMessage ?? Netlink.Errno.Describe(e.Errno)}" +
+                (e.Errno == Netlink.Errno.EPERM ? " (needs CAP_NET_ADMIN: run as root)" : ""));
         }
         catch (FormatException e)
         {

@@ -98,9 +98,10 @@ public static class DemoCommand
             var sink = new EventSink(subflows, T, Say);
             var watcher = new Thread(() =>
             {
+                var poller = new PollSet(events.Socket.Fd);
                 while (!ct.IsCancellationRequested && !sink.Done)
                 {
-                    if (new Poller(events.Socket.Fd).Wait(100) > 0)
+                    if (poller.Wait(100) > 0)
                     {
                         events.ReceiveOnce(sink, block: false);
                     }
@@ -241,7 +242,7 @@ public static class DemoCommand
                 case MptcpEventType.SubClosed:
                     var rec = subflows.GetOrAdd(key, _ => new SubflowRecord(path, local, remote));
                     rec.Closed = now();
-                    rec.Why = e.Error is { } err and not 0 ? $"error {err} ({Smapp.Netlink.Native.Errno.Name(err)})" : "closed by fullmesh: its local address went away";
+                    rec.Why = e.Error is { } err and not 0 ? $"error {err} ({Smapp.Netlink.Errno.Name(err)})" : "closed by fullmesh: its local address went away";
                     say($"subflow {local} -> {remote} closed ({rec.Why})");
                     break;
             }

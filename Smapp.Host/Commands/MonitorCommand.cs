@@ -46,8 +46,8 @@ internal static class MonitorCommand
         catch (NetlinkException e)
         {
             return CommonOptions.Fail($"cannot subscribe to mptcp_pm events: {e.Message}" +
-                (e.Errno == Netlink.Native.Errno.ENOENT ? " (this kernel has no mptcp_pm generic netlink family: MPTCP is off or too old)" : "") +
-                (e.Errno == Netlink.Native.Errno.EPERM ? " (needs CAP_NET_ADMIN: run as root)" : ""));
+                (e.Errno == Netlink.Errno.ENOENT ? " (this kernel has no mptcp_pm generic netlink family: MPTCP is off or too old)" : "") +
+                (e.Errno == Netlink.Errno.EPERM ? " (needs CAP_NET_ADMIN: run as root)" : ""));
         }
 
         using var _ = events;
@@ -57,7 +57,7 @@ internal static class MonitorCommand
         using var diag = samplesMs is > 0 ? SockDiagClient.Open() : null;
 
         var ifNames = new Dictionary<int, string>();
-        using (var dumpSocket = NetlinkSocket.Open(Netlink.Native.NetlinkProtocol.Route))
+        using (var dumpSocket = NetlinkSocket.Open(Netlink.NetlinkProtocol.Route))
         {
             foreach (var l in RtnetlinkDump.Links(dumpSocket))
             {
@@ -66,7 +66,7 @@ internal static class MonitorCommand
         }
 
         var sink = new PrintingSink(json, raw, ifNames);
-        var poller = new Poller(events.Socket.Fd, rtnl.Socket.Fd, wakeup.Fd);
+        var poller = new PollSet(events.Socket.Fd, rtnl.Socket.Fd, wakeup.Fd);
         var deadline = timeoutS is { } t ? DateTime.UtcNow.AddSeconds(t) : DateTime.MaxValue;
         var nextSample = samplesMs is > 0 ? DateTime.UtcNow : DateTime.MaxValue;
         Console.Error.WriteLine($"smapp monitor: listening on mptcp_pm_events (family {events.Family.Id}){(netns is null ? "" : $" in {netns}")}; Ctrl+C to stop");

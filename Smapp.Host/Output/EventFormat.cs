@@ -48,7 +48,7 @@ public static class EventFormat
         if (e.LocalId is { } l) sb.Append($" loc_id={l}");
         if (e.RemoteId is { } r) sb.Append($" rem_id={r}");
         if (e.Backup is { } b) sb.Append($" backup={(b ? 1 : 0)}");
-        if (e.Error is { } er && er != 0) sb.Append($" error={er} ({Smapp.Netlink.Native.Errno.Name(er)})");
+        if (e.Error is { } er && er != 0) sb.Append($" error={er} ({Smapp.Netlink.Errno.Name(er)})");
         if (e.IfIndex is { } ix) sb.Append($" if={ix}");
         if (e.ServerSide == true) sb.Append(" server");
         if (e.Flags is { } fl && fl != 0) sb.Append($" flags=0x{fl:x}");

@@ -212,7 +212,7 @@ public sealed class SockDiagClient : IDisposable
     /// <summary>Messages that could not be decoded, over this client's life.</summary>
     public long DecodeErrors { get; private set; }
 
-    public static SockDiagClient Open() => new(NetlinkSocket.Open(Native.NetlinkProtocol.SockDiag, extendedAck: false));
+    public static SockDiagClient Open() => new(NetlinkSocket.Open(NetlinkProtocol.SockDiag, extendedAck: false));
 
     public List<SubflowDiag> Subflows()
     {
@@ -276,7 +276,7 @@ public sealed class SockDiagClient : IDisposable
                 onMessage(m);
             }
         }
-        catch (NetlinkException e) when (e.Errno == Native.Errno.ENOENT && family == AddressFamilies.Inet6)
+        catch (NetlinkException e) when (e.Errno == Errno.ENOENT && family == AddressFamilies.Inet6)
         {
             // No IPv6 in this namespace or kernel.
         }

@@ -81,7 +81,7 @@ public static class GenericNetlink
             }
         }
 
-        throw new NetlinkException(Native.Errno.ENOENT, $"no reply describing generic netlink family {name}");
+        throw new NetlinkException(Errno.ENOENT, $"no reply describing generic netlink family {name}");
     }
 
     public static bool TryDecodeFamily(in NetlinkMessage message, out GenlFamily? family, out DecodeError? error)

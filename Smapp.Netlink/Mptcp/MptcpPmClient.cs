@@ -25,7 +25,7 @@ public sealed class MptcpPmClient : IDisposable
     /// <summary>Opens a generic-netlink socket in the calling thread's namespace and resolves mptcp_pm.</summary>
     public static MptcpPmClient Open()
     {
-        var socket = NetlinkSocket.Open(Native.NetlinkProtocol.Generic);
+        var socket = NetlinkSocket.Open(NetlinkProtocol.Generic);
         try
         {
             return new MptcpPmClient(socket, GenericNetlink.Resolve(socket, MptcpPmNames.Family));
@@ -69,7 +69,7 @@ public sealed class MptcpPmClient : IDisposable
             }
         }
 
-        throw new NetlinkException(Native.Errno.EIO, "GET_LIMITS: no reply");
+        throw new NetlinkException(Errno.EIO, "GET_LIMITS: no reply");
     }
 
     /// <summary>The in-kernel PM's endpoints, or with a token the userspace PM's local addresses of that connection.</summary>

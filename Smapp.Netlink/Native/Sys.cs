@@ -2,14 +2,6 @@ using System.Runtime.InteropServices;
 
 namespace Smapp.Netlink.Native;
 
-/// <summary>Netlink constants from linux/netlink.h, linux/genetlink.h and friends that Tmds.LibC does not carry.</summary>
-public static class NetlinkProtocol
-{
-    public const int Route = 0;      // NETLINK_ROUTE
-    public const int SockDiag = 4;   // NETLINK_SOCK_DIAG
-    public const int Generic = 16;   // NETLINK_GENERIC
-}
-
 internal static class SolNetlink
 {
     public const int SOL_NETLINK = 270;
@@ -23,7 +15,7 @@ internal static class SolNetlink
 
 /// <summary><c>struct sockaddr_nl</c> (linux/netlink.h): 12 bytes.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct SockaddrNl
+internal struct SockaddrNl
 {
     public ushort Family;  // nl_family
     public ushort Pad;     // nl_pad
@@ -102,7 +94,7 @@ internal static unsafe partial class Libc
 
 /// <summary><c>struct pollfd</c>.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct PollFd
+internal struct PollFd
 {
     public int Fd;
     public short Events;

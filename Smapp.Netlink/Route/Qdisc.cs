@@ -24,11 +24,11 @@ public static class Qdisc
             {
                 if (Native.Libc.unshare(Native.Libc.CLONE_NEWNET) < 0)
                 {
-                    d = $"cannot make a probe namespace: {Native.Errno.Name(System.Runtime.InteropServices.Marshal.GetLastPInvokeError())}";
+                    d = $"cannot make a probe namespace: {Errno.Name(System.Runtime.InteropServices.Marshal.GetLastPInvokeError())}";
                     return;
                 }
 
-                using var s = NetlinkSocket.Open(Native.NetlinkProtocol.Route);
+                using var s = NetlinkSocket.Open(NetlinkProtocol.Route);
                 var w = new NetlinkWriter();
                 var seq = s.NextSequence();
                 var start = w.BeginMessage(NewQdisc, NetlinkFlags.Request | NetlinkFlags.Ack | NetlinkFlags.Create | NetlinkFlags.Excl, seq);

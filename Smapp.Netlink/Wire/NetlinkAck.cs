@@ -58,7 +58,7 @@ public sealed record NetlinkAck(int Errno, string? Message, uint? BadAttributeOf
 
     public override string ToString() => IsSuccess
         ? "ok"
-        : $"{Native.Errno.Name(Errno)} ({Native.Errno.Describe(Errno)}){(Message is null ? "" : $": {Message}")}";
+        : $"{Smapp.Netlink.Errno.Name(Errno)} ({Smapp.Netlink.Errno.Describe(Errno)}){(Message is null ? "" : $": {Message}")}";
 }
 
 /// <summary>A request the kernel refused, for the synchronous helpers.</summary>
@@ -75,8 +75,8 @@ public sealed class NetlinkException : Exception
 
     public string? KernelMessage { get; }
 
-    public string ErrnoName => Native.Errno.Name(Errno);
+    public string ErrnoName => Smapp.Netlink.Errno.Name(Errno);
 
     private static string Format(int errno, string? text, string? context) =>
-        $"{(context is null ? "" : context + ": ")}{Native.Errno.Name(errno)} ({Native.Errno.Describe(errno)}){(text is null ? "" : $": {text}")}";
+        $"{(context is null ? "" : context + ": ")}{Smapp.Netlink.Errno.Name(errno)} ({Smapp.Netlink.Errno.Describe(errno)}){(text is null ? "" : $": {text}")}";
 }

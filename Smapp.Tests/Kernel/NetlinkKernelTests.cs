@@ -1,7 +1,6 @@
 using System.Net;
 using Smapp.Netlink;
 using Smapp.Netlink.Diag;
-using Smapp.Netlink.Native;
 using Smapp.Netlink.Mptcp;
 using Smapp.Netlink.Route;
 using Smapp.Netlink.Wire;

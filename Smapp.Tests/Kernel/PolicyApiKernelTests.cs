@@ -93,7 +93,7 @@ public class PolicyApiKernelTests
         var refused = Assert.Single(outcomes);
         Assert.Equal("SUBFLOW_CREATE", refused.Command.Name);
         Assert.Equal(CommandKind.OpenSubflow, refused.Command.Kind);
-        Assert.Equal(Errno.EINVAL, refused.Errno);
+        Assert.Equal(Smapp.Policy.Errno.EINVAL, refused.Errno);
         Assert.False(string.IsNullOrEmpty(refused.Message));
     }
 }

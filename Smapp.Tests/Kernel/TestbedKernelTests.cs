@@ -2,6 +2,7 @@ using System.Net;
 using Smapp.Host.Traffic;
 using Smapp.Netlink;
 using Smapp.Netlink.Diag;
+using Smapp.Netlink.Mptcp;
 using Smapp.Tests.Support;
 
 namespace Smapp.Tests.Kernel;

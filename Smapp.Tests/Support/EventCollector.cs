@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Smapp.Netlink;
 using Smapp.Netlink.Mptcp;
+using Smapp.Netlink.Route;
 using Smapp.Netlink.Wire;
 
 namespace Smapp.Tests.Support;
@@ -34,7 +35,7 @@ public sealed class EventCollector : IDisposable, INetlinkSink<MptcpEvent>, INet
 
     private void Loop()
     {
-        var poller = new Poller(_events.Socket.Fd, _rtnl.Socket.Fd, _wakeup.Fd);
+        var poller = new PollSet(_events.Socket.Fd, _rtnl.Socket.Fd, _wakeup.Fd);
         while (!_stop)
         {
             poller.Wait(200);

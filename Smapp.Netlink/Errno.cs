@@ -1,4 +1,4 @@
-namespace Smapp.Netlink.Native;
+namespace Smapp.Netlink;
 
 /// <summary>Linux errno numbers (asm-generic/errno-base.h, errno.h) and their symbolic names.</summary>
 public static class Errno
