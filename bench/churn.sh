@@ -173,7 +173,7 @@ proc_status() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 # PM's mptcp_worker, ... Softirq work done on the back of a process is charged to that process, not here.
 kthreads_ticks() {  # "pid ticks" per kernel thread
     awk 'FNR == 1 { line = $0; sub(/^.*\) /, "", line); split(line, f, " "); if (f[2] == 2) print substr(FILENAME, 7) + 0, f[12] + f[13]; nextfile }' \
-        /proc/[0-9]*/stat 2>/dev/null
+        /proc/[0-9]*/stat 2>/dev/null || true   # a process that exits between the glob and the read makes awk fail
 }
 # kthreads_delta_ms BEFORE AFTER: the growth summed over threads alive at the end (one born meanwhile counts from 0;
 # one that ended meanwhile is missed: an undercount)
