@@ -63,6 +63,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers, IWithUnboundedS
 
         _slot = init.Slot;
         _hasSlot = true;
+        _slot.OwnTimers = ApplyTimer;
         if (_slot.Core is null)
         {
             // By message: the actor makes and starts the core itself.
@@ -87,9 +88,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers, IWithUnboundedS
     {
         switch (message)
         {
-            case StartTimer t when t.Repeat: Timers.StartPeriodicTimer(t.Key, t.Message, t.Delay); break;
-            case StartTimer t: Timers.StartSingleTimer(t.Key, t.Message, t.Delay); break;
-            case CancelTimer c: Timers.Cancel(c.Key); break;
+            case StartTimer or CancelTimer: ApplyTimer(message); break;
             case ReopenDue or PolicyTimer when _slot.Direct: _slot.Deliver(message); break;
             case GetState: Sender.Tell(Core.State(_restarts)); break;
             case Finish: Context.Stop(Self); break;
@@ -103,6 +102,16 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers, IWithUnboundedS
                 }
 
                 break;
+        }
+    }
+
+    private void ApplyTimer(object request)
+    {
+        switch (request)
+        {
+            case StartTimer t when t.Repeat: Timers.StartPeriodicTimer(t.Key, t.Message, t.Delay); break;
+            case StartTimer t: Timers.StartSingleTimer(t.Key, t.Message, t.Delay); break;
+            case CancelTimer c: Timers.Cancel(c.Key); break;
         }
     }
 
@@ -120,6 +129,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers, IWithUnboundedS
             case Carried c:
                 _slot = c.Slot;
                 _hasSlot = true;
+                _slot.OwnTimers = ApplyTimer;
                 _restarts = c.Restarts + 1;
                 _carried = c;
                 _log.Warning("connection {Token:x8}: policy {Policy} failed ({Reason}); restarting it with state rebuilt from the kernel", _slot.Token, _slot.Choice.Name, c.Reason);

@@ -148,8 +148,20 @@ internal sealed class ConnectionSlot : IConnectionHost, ICommandReplies
         }
     }
 
+    /// <summary>
+    /// By message, the core runs inside its actor's turn: its timer requests are applied at once by the actor (so a
+    /// timer starts at the virtual or real time of the event that asked for it, not one message later).
+    /// </summary>
+    public Action<object>? OwnTimers { get; set; }
+
     private void ToActor(object message)
     {
+        if (!Direct && OwnTimers is { } own && message is StartTimer or CancelTimer)
+        {
+            own(message);
+            return;
+        }
+
         if (Actor is null)
         {
             (_early ??= []).Add(message);
