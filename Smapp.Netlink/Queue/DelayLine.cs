@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Smapp.Netlink.Native;
 using Smapp.Netlink.Wire;
@@ -78,6 +80,7 @@ public sealed unsafe class DelayLine : INfQueueSink
         var nfds = _wakeFd >= 0 ? 2u : 1u;
         try
         {
+            WarmUp();
             while (!stop.IsCancellationRequested)
             {
                 var now = Stopwatch.GetTimestamp();
@@ -128,6 +131,37 @@ public sealed unsafe class DelayLine : INfQueueSink
         {
             Stop();
         }
+    }
+
+    /// <summary>
+    /// Runs the per-packet paths once before the first packet: a made-up NFQNL_MSG_PACKET through the decoder into
+    /// the FIFO and out, and a verdict the kernel refuses (id 0). Counters are left as they were.
+    /// </summary>
+    private void WarmUp()
+    {
+        var w = new NetlinkWriter(64);
+        var start = w.BeginMessage(NfqnlMsg.PacketType, NetlinkFlags.None, 0);
+        Span<byte> gen = stackalloc byte[NfGenMsg.Size];
+        new NfGenMsg(0, Nfnl.Version0, _queue.Queue).Write(gen);
+        w.PutRaw(gen);
+        Span<byte> hdr = stackalloc byte[NfQueuePacket.PacketHdrSize];
+        hdr.Clear();
+        w.PutAttribute(NfqaAttr.PacketHdr, hdr);
+        Span<byte> be32 = stackalloc byte[4];
+        be32.Clear();
+        foreach (var type in (ReadOnlySpan<ushort>)[NfqaAttr.IfIndexInDev, NfqaAttr.IfIndexOutDev, NfqaAttr.Mark, NfqaAttr.Priority, NfqaAttr.SkbInfo, NfqaAttr.CapLen])
+        {
+            w.PutAttribute(type, be32);
+        }
+
+        w.PutAttribute(NfqaAttr.Payload, be32);
+        w.EndMessage(start);
+        new NfQueueBatchDecoder().Dispatch(w.Written, this);
+        _fifo.TakeDue(long.MaxValue, out _, out _, out _);
+        Stats.Packets = 0;
+        Stats.MaxDepth = 0;
+        RuntimeHelpers.PrepareMethod(typeof(DelayLine).GetMethod(nameof(Release), BindingFlags.NonPublic | BindingFlags.Instance)!.MethodHandle);
+        _queue.WarmUp(this);
     }
 
     private void Release(long now)
