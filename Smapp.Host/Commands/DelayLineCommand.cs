@@ -97,7 +97,7 @@ internal static class DelayLineCommand
             var s = line.Stats;
             var q = queue.Stats;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"delayline queue={queueNumber} delay_ms={delay.TotalMilliseconds} packets={s.Packets} max_depth={s.MaxDepth} releases={s.Releases} verdicts={q.Verdicts} batch_verdicts={q.BatchVerdicts} verdict_errors={q.Refusals + q.SendFailures} enobufs={q.Overruns} decode_errors={q.DecodeErrors} released_at_stop={s.ReleasedAtStop} late_mean_us={s.LateMeanNs / 1000:F1} late_max_us={s.LateMaxNs / 1000.0:F1}"));
+                $"delayline queue={queueNumber} delay_ms={delay.TotalMilliseconds} packets={s.Packets} max_depth={s.MaxDepth} releases={s.Releases} verdicts={q.Verdicts} batch_verdicts={q.BatchVerdicts} verdict_errors={q.Refusals + q.SendFailures} enobufs={q.Overruns} decode_errors={q.DecodeErrors} released_at_stop={s.ReleasedAtStop} late_mean_us={s.LateMeanNs / 1000:F1} late_max_us={s.LateMaxNs / 1000.0:F1} late_hist_us={s.LateHistogramText()} allocated_bytes={s.AllocatedBytes}"));
         }
 
         return 0;

@@ -47,6 +47,15 @@ public sealed class DelayFifo
         _count++;
     }
 
+    /// <summary>Removes the oldest packet and returns its id; only when <see cref="Count"/> &gt; 0.</summary>
+    public uint Pop()
+    {
+        var id = _ids[_head];
+        _head = (_head + 1) & (_ids.Length - 1);
+        _count--;
+        return id;
+    }
+
     /// <summary>
     /// Removes every packet due at or before <paramref name="now"/>. Returns how many; <paramref name="lastId"/> is the
     /// newest of them, <paramref name="lateSum"/> and <paramref name="lateMax"/> how late they leave (now − due, in

@@ -267,31 +267,6 @@ public sealed unsafe class NfQueue : IDisposable
     }
 
     /// <summary>
-    /// Sends a verdict and a batch verdict for id 0, which no packet of a fresh queue has (ids start at 1), and reads
-    /// the kernel's two ENOENTs, counting none of it: the verdict and receive paths are compiled before the first
-    /// real packet waits for them (the JIT otherwise holds that packet a millisecond or two longer). Packets that
-    /// arrive meanwhile go to the sink.
-    /// </summary>
-    public void WarmUp<TSink>(TSink sink)
-        where TSink : INfQueueSink
-    {
-        var verdicts = Stats.Verdicts;
-        var batches = Stats.BatchVerdicts;
-        var refusals = Stats.Refusals;
-        var lastErrno = Stats.LastRefusalErrno;
-        Accept(0);
-        AcceptUpTo(0);
-        Receive(sink);
-        Stats.Verdicts = verdicts;
-        Stats.BatchVerdicts = batches;
-        Stats.Refusals = Math.Max(refusals, Stats.Refusals - 2);
-        if (Stats.Refusals == refusals)
-        {
-            Stats.LastRefusalErrno = lastErrno;
-        }
-    }
-
-    /// <summary>
     /// Stops holding new packets before an unbind: sets the queue's length to 0, so that with fail-open every new
     /// packet passes at once, then hands the sink the packets already queued (still in the socket), so that the
     /// caller can give them their verdicts instead of letting the unbind drop them.
