@@ -45,7 +45,8 @@
 # $SMAPP_DLL (default: the smapp.dll next to a build-output copy of this script, else the repository's
 # artifacts/smapp/smapp.dll, built by ./smapp when the sources changed); their PIDs and logs are kept in
 # ${SMAPP_TESTBED_STATE:-/run/smapp-testbed}/PREFIX/, `state` lists them and `down` ends them (by PID) before it
-# removes the namespaces.
+# removes the namespaces. The delay loops run as SCHED_FIFO threads (priority $SMAPP_DELAYLINE_RT, default 10; 0 for
+# ordinary threads), so that a busy machine's other work does not hold due packets back by milliseconds.
 set -euo pipefail
 
 die() { echo "testbed: $*" >&2; exit 1; }
@@ -165,7 +166,7 @@ start_delayline() {
     sd=$(state_dir); mkdir -p "$sd"
     dll=$(smapp_dll)
     local detach=(); command -v setsid >/dev/null && detach=(setsid)
-    "${detach[@]}" dotnet "$dll" delayline --netns "$ns" --queue "$q" --delay "$ms" --stats </dev/null >"$sd/delayline-q$q.log" 2>&1 &
+    "${detach[@]}" dotnet "$dll" delayline --netns "$ns" --queue "$q" --delay "$ms" --stats --rt-priority "${SMAPP_DELAYLINE_RT:-10}" </dev/null >"$sd/delayline-q$q.log" 2>&1 &
     echo "$! $q $ns $link $dir $ms" >> "$sd/delaylines"
 }
 

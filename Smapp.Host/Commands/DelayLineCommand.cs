@@ -22,9 +22,10 @@ internal static class DelayLineCommand
         var maxQueue = new Option<uint>("--max-queue") { Description = "Packets the kernel may hold for the queue; beyond that it lets packets pass undelayed (fail-open)", DefaultValueFactory = _ => 65536 };
         var rcvbuf = new Option<int>("--rcvbuf") { Description = "Socket receive buffer in bytes (a burst beyond it is ENOBUFS: those packets pass undelayed)", DefaultValueFactory = _ => 8 * 1024 * 1024 };
         var timeout = new Option<double?>("--timeout") { Description = "Exit after S seconds" };
+        var rt = new Option<int>("--rt-priority") { Description = "Run the delay loop as a SCHED_FIFO thread of this priority (1-99; 0: an ordinary thread), so that other work on a busy machine does not hold due packets back", DefaultValueFactory = _ => 0 };
         var cmd = new Command("delayline", "Delay every packet of an NFQUEUE queue by a fixed time (the testbed's delay on kernels without netem); SIGTERM or Ctrl+C stops it")
         {
-            netns, queue, delay, stats, maxQueue, rcvbuf, timeout,
+            netns, queue, delay, stats, maxQueue, rcvbuf, timeout, rt,
         };
         cmd.SetAction(r =>
         {
@@ -34,14 +35,19 @@ internal static class DelayLineCommand
                 return CommonOptions.Fail("--delay takes 0 to 60000 milliseconds", 2);
             }
 
+            if (r.GetValue(rt) is < 0 or > 99)
+            {
+                return CommonOptions.Fail("--rt-priority takes 0 (off) to 99", 2);
+            }
+
             var options = new NfQueueOptions { MaxLength = r.GetValue(maxQueue), ReceiveBuffer = r.GetValue(rcvbuf) };
             var seconds = r.GetValue(timeout);
-            return Run(r.GetValue(netns), r.GetValue(queue), TimeSpan.FromMilliseconds(ms), options, r.GetValue(stats), seconds is { } s ? TimeSpan.FromSeconds(s) : null);
+            return Run(r.GetValue(netns), r.GetValue(queue), TimeSpan.FromMilliseconds(ms), options, r.GetValue(stats), seconds is { } s ? TimeSpan.FromSeconds(s) : null, r.GetValue(rt));
         });
         return cmd;
     }
 
-    private static int Run(string? netns, ushort queueNumber, TimeSpan delay, NfQueueOptions options, bool printStats, TimeSpan? duration)
+    private static int Run(string? netns, ushort queueNumber, TimeSpan delay, NfQueueOptions options, bool printStats, TimeSpan? duration, int rtPriority)
     {
         NetworkNamespace ns;
         try
@@ -67,8 +73,15 @@ internal static class DelayLineCommand
                 ns.EnterOnThisThread();
                 queue = NfQueue.Bind(queueNumber, options);
                 line = new DelayLine(queue, delay, wakeup.Fd);
+                var sched = "an ordinary thread";
+                if (rtPriority > 0)
+                {
+                    var errno = DelayLine.UseRealtimePriority(rtPriority);
+                    sched = errno == 0 ? $"SCHED_FIFO {rtPriority}" : $"an ordinary thread (SCHED_FIFO refused: {Netlink.Native.Errno.Name(errno)})";
+                }
+
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"smapp delayline: queue {queueNumber} bound in {ns}, delay {delay.TotalMilliseconds} ms, max queue {options.MaxLength}, rcvbuf {queue.ReceiveBufferSize}"));
+                    $"smapp delayline: queue {queueNumber} bound in {ns}, delay {delay.TotalMilliseconds} ms, max queue {options.MaxLength}, rcvbuf {queue.ReceiveBufferSize}, {sched}"));
                 line.Run(cts.Token, duration);
             }
             catch (Exception e) when (e is NetlinkException or InvalidOperationException)

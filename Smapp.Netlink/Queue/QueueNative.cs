@@ -22,6 +22,19 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", SetLastError = true)]
     public static partial int prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
 
+    /// <summary>sched_setscheduler(0, ...) applies to the calling thread.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int sched_setscheduler(int pid, int policy, SchedParam* param);
+
+    public const int SCHED_FIFO = 1;
+
+    /// <summary><c>struct sched_param</c>.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct SchedParam
+    {
+        public int Priority;  // sched_priority
+    }
+
     /// <summary>PR_SET_TIMERSLACK (linux/prctl.h): how late the kernel may fire this thread's timers, in ns (default 50 µs).</summary>
     public const int PR_SET_TIMERSLACK = 29;
 }
