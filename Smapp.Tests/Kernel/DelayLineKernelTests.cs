@@ -128,6 +128,52 @@ public partial class DelayLineKernelTests
         Assert.InRange(Median(rtt), 10, 40);
     }
 
+    private static bool QueueBound(Testbed bed, int queue) =>
+        bed.Exec(bed.RouterNs, "cat", "/proc/net/netfilter/nfnetlink_queue").Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Any(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0] == queue.ToString(CultureInfo.InvariantCulture));
+
+    [Fact]
+    public async Task The_command_binds_its_queue_and_on_sigterm_unbinds_prints_its_stats_and_exits_0()
+    {
+        using var bed = Testbed.Up("two-path");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Repo.SmappDll, "delayline", "--netns", bed.RouterNs, "--queue", "30", "--delay", "5", "--stats", "--timeout", "60" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        try
+        {
+            var deadline = Stopwatch.GetTimestamp() + 30 * Stopwatch.Frequency;
+            while (!QueueBound(bed, 30) && !p.HasExited && Stopwatch.GetTimestamp() < deadline)
+            {
+                Thread.Sleep(50);
+            }
+
+            Assert.True(QueueBound(bed, 30), $"queue 30 not bound: {(p.HasExited ? await stderr : "")}");
+            Shell.Run("kill", ["-TERM", p.Id.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(5));
+            Assert.True(p.WaitForExit(TimeSpan.FromSeconds(20)), "no exit after SIGTERM");
+        }
+        finally
+        {
+            if (!p.HasExited)
+            {
+                p.Kill();
+            }
+        }
+
+        await p.WaitForExitAsync();
+        Assert.Equal(0, p.ExitCode);
+        Assert.Contains("queue 30 bound in " + bed.RouterNs, await stderr);
+        var stats = await stdout;
+        Assert.Contains("delayline queue=30 delay_ms=5 packets=0", stats);
+        Assert.Contains("verdict_errors=0 enobufs=0", stats);
+        Assert.False(QueueBound(bed, 30), "the queue is still bound after exit");
+    }
+
     /// <summary>Receives UDP datagrams in a namespace until <paramref name="count"/> arrived or the time is up.</summary>
     private static List<(int Seq, long At)> ReceiveUdp(Socket s, int count, TimeSpan within)
     {
