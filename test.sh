@@ -16,6 +16,7 @@ command -v tc >/dev/null || need+=(iproute2)
 command -v sysctl >/dev/null || need+=(procps)
 command -v iptables >/dev/null || need+=(iptables)
 command -v ethtool >/dev/null || need+=(ethtool)
+command -v ping >/dev/null || need+=(iputils-ping)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 [ -f /usr/include/linux/mptcp.h ] || need+=(linux-libc-dev)
 if [ ${#need[@]} -gt 0 ]; then

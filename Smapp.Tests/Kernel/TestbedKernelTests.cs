@@ -103,10 +103,13 @@ public class TestbedKernelTests
     }
 
     [Fact]
-    public void Delay_without_netem_is_refused_plainly_and_leaves_nothing_behind()
+    public void Delay_whose_delay_line_cannot_start_is_refused_plainly_and_leaves_nothing_behind()
     {
+        // Without netem, --delay runs `dotnet $SMAPP_DLL delayline`: a file that is no smapp build makes it fail
+        // after the namespaces exist, and `up` must take them (and its state directory) away again.
         var prefix = Testbed.NewPrefix("d");
-        var r = Shell.Run(Repo.Testbed, ["up", "two-path", prefix, "--delay", "wifi=20"], TimeSpan.FromSeconds(30));
+        var r = Shell.Run(Repo.Testbed, ["up", "two-path", prefix, "--delay", "wifi=20"], TimeSpan.FromSeconds(60),
+            new Dictionary<string, string> { ["SMAPP_DLL"] = "/etc/hostname" });
         var list = Shell.Run("ip", ["netns", "list"], TimeSpan.FromSeconds(5)).Stdout;
         Shell.Run(Repo.Testbed, ["down", prefix], TimeSpan.FromSeconds(30));
         var hasNetem = Smapp.Netlink.Route.Qdisc.NetemAvailable(out _);
@@ -117,8 +120,9 @@ public class TestbedKernelTests
         else
         {
             Assert.NotEqual(0, r.Code);
-            Assert.Contains("netem", r.Stderr);
+            Assert.Contains("smapp delayline for wifi", r.Stderr);
             Assert.DoesNotContain(prefix + "-", list);
+            Assert.False(Directory.Exists(Path.Combine("/run/smapp-testbed", prefix)));
         }
     }
 

@@ -37,10 +37,13 @@ public sealed class Testbed : IDisposable
     /// <summary>A prefix unique to this process and call: t + pid + counter, at most 12 characters.</summary>
     public static string NewPrefix(string tag = "t") => $"{tag}{Environment.ProcessId % 10000}x{Interlocked.Increment(ref _counter)}";
 
+    /// <summary>The testbed's delay lines (--delay without netem) run the smapp built next to the tests.</summary>
+    private static Dictionary<string, string> Env => new() { ["SMAPP_DLL"] = Repo.SmappDll };
+
     public static Testbed Up(string topology = "two-path", params string[] options)
     {
         var prefix = NewPrefix();
-        var (code, stdout, stderr) = Shell.Run(Repo.Testbed, ["up", topology, prefix, .. options], TimeSpan.FromSeconds(60));
+        var (code, stdout, stderr) = Shell.Run(Repo.Testbed, ["up", topology, prefix, .. options], TimeSpan.FromSeconds(60), Env);
         if (code != 0)
         {
             Shell.Run(Repo.Testbed, ["down", prefix], TimeSpan.FromSeconds(30));
@@ -69,7 +72,7 @@ public sealed class Testbed : IDisposable
 
     public void Set(string link, params string[] options)
     {
-        var (code, _, stderr) = Shell.Run(Repo.Testbed, ["set", Prefix, link, .. options], TimeSpan.FromSeconds(30));
+        var (code, _, stderr) = Shell.Run(Repo.Testbed, ["set", Prefix, link, .. options], TimeSpan.FromSeconds(60), Env);
         if (code != 0)
         {
             throw new InvalidOperationException($"testbed.sh set {link} failed: {stderr}");
