@@ -60,7 +60,7 @@ public sealed class SmappRuntime : IDisposable
             var sampler = system.ActorOf(Sampling.Sampler.Props(gateway), "sampler");
             var mailbox = system.Settings.Config.HasPath(LightMailbox.ConfigPath) ? LightMailbox.ConfigPath : null;
             var supervisor = system.ActorOf(ConnectionSupervisor.Props(gateway, local, sampler, settings.Selector,
-                new SupervisorSettings(dispatcherId, settings.Takeover, Mailbox: mailbox, SampleInterval: settings.SampleInterval, Direct: true)), "connections");
+                new SupervisorSettings(dispatcherId, settings.Takeover, Mailbox: mailbox, SampleInterval: settings.SampleInterval, Direct: true, DecisionsAtInfo: settings.DecisionsAtInfo)), "connections");
             return new SmappRuntime(loop, gateway, local, sampler, supervisor);
         }
         catch

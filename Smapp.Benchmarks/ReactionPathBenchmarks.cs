@@ -75,6 +75,8 @@ public class ReactionPathBenchmarks : IConnectionHost, INetlinkSink<MptcpEvent>
 
     public ILoggingAdapter Log => NoLogger.Instance;
 
+    public bool DecisionsAtInfo => false;
+
     public void Send(PmCommand command) => _channel.Send(command, NoReplies.Instance);
 
     public void StartReopenTimer(int subflowId, TimeSpan delay) => throw new InvalidOperationException();

@@ -16,9 +16,10 @@ public sealed record SmappSettings(
     bool SwitchPathManager,
     bool BusyPoll,
     IReadOnlyList<string> Interfaces,
-    TimeSpan SampleInterval)
+    TimeSpan SampleInterval,
+    bool DecisionsAtInfo = false)
 {
-    private static readonly string[] TopKeys = ["policy", "rules", "policies", "gateway", "sampler", "takeover", "switch-path-manager", "interfaces"];
+    private static readonly string[] TopKeys = ["policy", "rules", "policies", "gateway", "sampler", "takeover", "switch-path-manager", "interfaces", "decision-log"];
     private static readonly string[] SamplerKeys = ["interval"];
     private static readonly string[] RuleKeys = ["name", "side", "remote-port", "remote-prefix", "local-prefix", "policy"];
     private static readonly string[] GatewayKeys = ["receive-buffer", "command-timeout", "busy-poll"];
@@ -94,6 +95,12 @@ public sealed record SmappSettings(
         {
             throw new ConfigError("smapp.sampler.interval", "must be at least 10ms (every tick dumps every subflow of the namespace)");
         }
+        var decisionLog = String(smapp, "smapp.decision-log", "decision-log", "debug");
+        if (decisionLog is not ("debug" or "info"))
+        {
+            throw new ConfigError("smapp.decision-log", $"must be debug or info, not '{decisionLog}'");
+        }
+
         return new SmappSettings(
             new PolicySelector(defaultPolicy, rules, policies),
             new GatewaySettings((int)receiveBuffer, commandTimeout),
@@ -101,7 +108,8 @@ public sealed record SmappSettings(
             Bool(smapp, "smapp.switch-path-manager", "switch-path-manager", false),
             Bool(gateway, "smapp.gateway.busy-poll", "busy-poll", false),
             StringList(smapp, "smapp.interfaces", "interfaces"),
-            interval);
+            interval,
+            decisionLog == "info");
     }
 
     private static PolicyRule ParseRule(Config rule, string key, IReadOnlyDictionary<string, PolicyDefinition> registry, int index)

@@ -10,4 +10,5 @@ namespace Smapp.Actors.Configuration;
 /// calls on the loop thread and their commands go straight to the kernel (the production wiring). Off, everything
 /// goes by message.
 /// </param>
-public sealed record SupervisorSettings(string? ConnectionDispatcher, bool Takeover, int MaxRestarts = 10, TimeSpan? RestartWindow = null, string? Mailbox = null, TimeSpan? SampleInterval = null, bool Direct = false);
+/// <param name="DecisionsAtInfo">Policies' decision logs at Info (else Debug: one line per connection costs the next connection's reaction).</param>
+public sealed record SupervisorSettings(string? ConnectionDispatcher, bool Takeover, int MaxRestarts = 10, TimeSpan? RestartWindow = null, string? Mailbox = null, TimeSpan? SampleInterval = null, bool Direct = false, bool DecisionsAtInfo = true);

@@ -19,6 +19,9 @@ internal interface IConnectionHost
 
     ILoggingAdapter Log { get; }
 
+    /// <summary>Whether the policy's decisions are logged at Info (else Debug).</summary>
+    bool DecisionsAtInfo { get; }
+
     /// <summary>Sends a command to the kernel; its <see cref="CommandResult"/> comes back to <see cref="ConnectionCore.OnResult"/>.</summary>
     void Send(PmCommand command);
 
@@ -492,8 +495,17 @@ internal sealed class ConnectionCore : IConnectionContext
 
     void IConnectionContext.CancelTimer(string key) => _host.CancelPolicyTimer(key);
 
-    void IConnectionContext.Log(string decision, string reason) =>
-        _host.Log.Info("connection {Token:x8} [{Policy}] {Decision}: {Reason}", Token, _choice.Name, decision, reason);
+    void IConnectionContext.Log(string decision, string reason)
+    {
+        if (_host.DecisionsAtInfo)
+        {
+            _host.Log.Info("connection {Token:x8} [{Policy}] {Decision}: {Reason}", Token, _choice.Name, decision, reason);
+        }
+        else
+        {
+            _host.Log.Debug("connection {Token:x8} [{Policy}] {Decision}: {Reason}", Token, _choice.Name, decision, reason);
+        }
+    }
 
     // --- helpers -------------------------------------------------------------------------------------------
 

@@ -181,6 +181,8 @@ internal sealed class ConnectionSlot : IConnectionHost, ICommandReplies
 
     public ILoggingAdapter Log { get; }
 
+    public bool DecisionsAtInfo { get; init; } = true;
+
     public DateTimeOffset Now => _scheduler.Now;
 
     public void Send(PmCommand command)

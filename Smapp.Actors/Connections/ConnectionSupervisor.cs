@@ -197,7 +197,7 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
             _ => throw new ArgumentException(nameof(origin)),
         };
         var choice = _selector.Select(side, local, remote);
-        var slot = new ConnectionSlot(token, choice, _gateway, _settings.Direct, _commands, _self, _log, _scheduler, this) { FromKernel = origin is FromKernel };
+        var slot = new ConnectionSlot(token, choice, _gateway, _settings.Direct, _commands, _self, _log, _scheduler, this) { FromKernel = origin is FromKernel, DecisionsAtInfo = _settings.DecisionsAtInfo };
         _byToken[token] = slot;
         if (choice.NeedsSamples)
         {

@@ -175,4 +175,19 @@ public class SmappSettingsTests
         Assert.Equal("smapp.sampler.interval", Assert.Throws<ConfigError>(() => Parse("smapp.sampler.interval = 1ms")).Key);
         Assert.Equal("smapp.sampler.every", Assert.Throws<ConfigError>(() => Parse("smapp.sampler.every = 1s")).Key);
     }
+
+    [Theory]
+    [InlineData("smapp {}", false)]
+    [InlineData("smapp.decision-log = debug", false)]
+    [InlineData("smapp.decision-log = info", true)]
+    public void Decisions_are_logged_at_debug_unless_asked_for_at_info(string hocon, bool atInfo) =>
+        Assert.Equal(atInfo, Parse(hocon).DecisionsAtInfo);
+
+    [Fact]
+    public void A_decision_log_level_other_than_debug_or_info_names_the_key()
+    {
+        var e = Assert.Throws<ConfigError>(() => Parse("smapp.decision-log = loud"));
+        Assert.Equal("smapp.decision-log", e.Key);
+        Assert.Contains("debug or info", e.Reason);
+    }
 }

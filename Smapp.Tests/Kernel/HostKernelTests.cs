@@ -89,7 +89,7 @@ public class HostKernelTests
         using var bed = Testbed.Up("two-path");
         using var run = new RunProcess("--netns", bed.ClientNs, "--log-format", "json",
             "--set", "smapp.rules=[{ side = server, policy = passive }, { name = bulk, remote-port = 5202, policy = ndiffports }]",
-            "--set", "smapp.policies.ndiffports.subflows=3");
+            "--set", "smapp.policies.ndiffports.subflows=3", "--set", "smapp.decision-log=info");
         run.WaitFor("start-up takeover");
         using var events = new EventCollector(bed.ClientNs);
         using var server1 = new Mptcp.Server(bed.ServerNs, IPAddress.Any, 5201);
