@@ -109,6 +109,10 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         // On the loop thread, which entered the managed namespace when it started: every socket made here is there.
         _events = MptcpEventSubscription.Open(nonBlocking: false, receiveBuffer: _settings.ReceiveBuffer);
         _commandSocket = NetlinkSocket.Open(Smapp.Netlink.NetlinkProtocol.Generic);
+
+        // One ACK per command: under churn (thousands of commands a second) the default 208 KiB queue overflows and
+        // the kernel drops ACKs, which then time out. The same size as the event socket's.
+        _commandSocket.SetReceiveBuffer(_settings.ReceiveBuffer);
         _family = GenericNetlink.Resolve(_commandSocket, MptcpPmNames.Family);
         _commands = new CommandChannel(_commandSocket, _family.Id, _settings.CommandTimeout, _listeners);
         _rtnl = RtnetlinkSubscription.Open(nonBlocking: false);
