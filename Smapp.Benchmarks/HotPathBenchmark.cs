@@ -15,7 +15,8 @@ using Smapp.Policy;
 namespace Smapp.Benchmarks;
 
 /// <summary>
-/// The managed part of the reaction, without the kernel: the supervisor and the connection actors on a real
+/// The by-message wiring (every event through the connection actor's mailbox, as in the actor tests; the daemon
+/// itself runs direct: see <see cref="ReactionPathBenchmarks"/>), without the kernel: the supervisor and the connection actors on a real
 /// <see cref="NetlinkEventLoop"/>, a stand-in gateway on the same loop. For each of N connections, CREATED is
 /// handed to the loop, then ESTABLISHED; the time from handing ESTABLISHED to the loop until the gateway holds the
 /// SUBFLOW_CREATE is the event → policy → command path, and the time the loop spends on CREATED is what a new

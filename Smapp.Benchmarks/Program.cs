@@ -3,7 +3,7 @@ using Smapp.Benchmarks;
 
 // dotnet run -c Release --project Smapp.Benchmarks -- memory [N]      managed memory per connection, per policy
 // sudo dotnet run -c Release --project Smapp.Benchmarks -- scale [N] [TICKS]   real kernel: the sampler's tick over 2N subflows
-// dotnet run -c Release --project Smapp.Benchmarks -- hotpath [N] [AKKA_LOGLEVEL]   event -> policy -> command on the loop, no kernel
+// dotnet run -c Release --project Smapp.Benchmarks -- hotpath [N] [AKKA_LOGLEVEL]   event -> policy -> command by message on the loop, no kernel
 // dotnet run -c Release --project Smapp.Benchmarks -- codec           BenchmarkDotNet: decode an event, encode a command
 // sudo dotnet run -c Release --project Smapp.Benchmarks -- load [N] [RATE] [HOLD_MS]   real kernel: a flood of short connections
 var what = args.Length > 0 ? args[0] : "memory";
