@@ -108,9 +108,24 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
         return lines;
     }
 
+    /// <summary>
+    /// Starts the daemon and waits until it listens to the kernel's events and has done its start-up takeover, so that a
+    /// connection opened next is learned from its events (Daemon.Start returns before the event loop has run: a
+    /// connection opened at once would be found by the takeover instead, and a policy handles a taken-over
+    /// connection differently, e.g. streaming counts no bytes before its first sample).
+    /// </summary>
+    private static (Daemon Daemon, ConcurrentQueue<(DateTime At, string Line)> Log) StartDaemon(string ns, string hocon)
+    {
+        var daemon = Daemon.Start(ns, hocon);
+        var log = CaptureLog(daemon);
+        daemon.Connections();
+        Eventually.Holds(() => log.Any(l => l.Line.Contains("start-up takeover")), TimeSpan.FromSeconds(3));
+        return (daemon, log);
+    }
+
     private void Dump(ConcurrentQueue<(DateTime At, string Line)> log, DateTime origin)
     {
-        foreach (var (at, line) in log.Where(l => l.Line.Contains("connection ")))
+        foreach (var (at, line) in log)
         {
             output.WriteLine($"  +{(at - origin).TotalMilliseconds,7:0} ms  {line}");
         }
@@ -167,8 +182,8 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
         // congctl: it is this connection's alone, and it reaches the subflows the daemon creates later.
         using var bed = Testbed.Up("two-path", "--rate", "wifi=8mbit", "--rate", "cell=8mbit");
         using var events = new EventCollector(bed.ClientNs);
-        using var daemon = Daemon.Start(bed.ClientNs, "smapp.policy = backup");
-        var log = CaptureLog(daemon);
+        var (daemon, log) = StartDaemon(bed.ClientNs, "smapp.policy = backup");
+        using var _ = daemon;
         using var server = new Mptcp.Server(bed.ServerNs, IPAddress.Any, Port);
         using var socket = ConnectCubic(bed.ClientNs, bed.ServerAddress, Port);
         var localPort = ((IPEndPoint)socket.LocalEndPoint!).Port;
@@ -225,5 +240,150 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
         }
 
         Dump(log, fault);
+    }
+
+    /// <summary>
+    /// The application of the paper's streaming scenario: a 64 KB block every period, the first one
+    /// <paramref name="offset"/> after the policy's period began (its clock starts at ESTABLISHED), so that each
+    /// block falls early in one of the policy's periods.
+    /// </summary>
+    private static Background StartStream(Socket socket, TimeSpan offset, TimeSpan period, int blocks)
+    {
+        var stop = new CancellationTokenSource();
+        var task = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(offset, stop.Token);
+                await MptcpTraffic.SendStreamAsync(socket, 64 * 1024, period, blocks, stop.Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+            }
+        });
+        return new Background(stop, task);
+    }
+
+    [Fact]
+    public void Streaming_on_a_clean_path_that_delivers_every_block_opens_no_second_subflow()
+    {
+        // A 2 s period (check point at 1 s) and each block sent 250 ms into a period: a block is acknowledged within
+        // milliseconds here, so the check sees it with most of a second to spare, however busy the machine.
+        var period = TimeSpan.FromSeconds(2);
+        using var bed = Testbed.Up("two-path");
+        using var events = new EventCollector(bed.ClientNs);
+        var (daemon, log) = StartDaemon(bed.ClientNs, "smapp { policy = streaming, policies.streaming.period = 2s }");
+        using var _ = daemon;
+        using var server = new Mptcp.Server(bed.ServerNs, IPAddress.Any, Port);
+        using var socket = Mptcp.Connect(bed.ClientNs, bed.ServerAddress, Port);
+        var localPort = ((IPEndPoint)socket.LocalEndPoint!).Port;
+        var est = events.WaitFor(MptcpEventType.Established, e => e.SourcePort == localPort);
+        var token = est.Token!.Value;
+
+        // The policy's clock starts when it learns that the connection is established: the daemon's own time for it.
+        var origin = daemon.State(token).Subflows.Single(s => s.Initial).EstablishedAt!.Value.UtcDateTime;
+        using var watch = new DiagWatch(bed.ClientNs, token, TimeSpan.FromMilliseconds(20));
+        using (StartStream(socket, origin + TimeSpan.FromMilliseconds(250) - DateTime.UtcNow, period, 4))
+        {
+            // Three periods and most of a fourth (its check point included).
+            Thread.Sleep(origin + 3 * period + TimeSpan.FromMilliseconds(1500) - DateTime.UtcNow);
+        }
+        watch.Dispose();
+        ulong last = 0;
+        foreach (var o in watch.Seen)
+        {
+            if (o.Info.BytesAcked != last)
+            {
+                output.WriteLine($"  +{(o.At - origin).TotalMilliseconds,7:0} ms  port {o.Port} bytes_acked {o.Info.BytesAcked}");
+                last = o.Info.BytesAcked;
+            }
+        }
+
+        Dump(log, origin);
+        Assert.Equal("streaming", daemon.State(token).Policy);
+        Assert.DoesNotContain(events.Drain(), e => e.Type == MptcpEventType.SubEstablished && e.Token == token);
+        var only = Assert.Single(Subflows(bed.ClientNs, token));
+        Assert.Equal(bed.ClientAddress1, only.Id.Source);
+        Assert.True(only.Info.BytesAcked >= 4 * 64 * 1024, $"only {only.Info.BytesAcked} bytes acknowledged: the stream did not run");
+        Assert.DoesNotContain(log, l => l.Line.Contains("[streaming] open"));
+    }
+
+    [Fact]
+    public void Streaming_opens_a_subflow_on_the_cellular_address_when_the_wifi_path_is_slower_than_the_stream()
+    {
+        // 200 kbit/s carry 25 KB a second: at the first check point (half a 1 s period) less than half a block is acknowledged.
+        using var bed = Testbed.Up("two-path", "--rate", "wifi=200kbit");
+        using var events = new EventCollector(bed.ClientNs);
+        var (daemon, log) = StartDaemon(bed.ClientNs, "smapp.policy = streaming");
+        using var _ = daemon;
+        using var server = new Mptcp.Server(bed.ServerNs, IPAddress.Any, Port);
+        using var socket = Mptcp.Connect(bed.ClientNs, bed.ServerAddress, Port);
+        var localPort = ((IPEndPoint)socket.LocalEndPoint!).Port;
+        var est = events.WaitFor(MptcpEventType.Established, e => e.SourcePort == localPort);
+        var token = est.Token!.Value;
+        var origin = events.ReceivedAt(est);
+        using var stream = StartStream(socket, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1), 5);
+
+        var sub = events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token, TimeSpan.FromSeconds(5));
+        output.WriteLine($"established at +0, second subflow established +{(events.ReceivedAt(sub) - origin).TotalMilliseconds:0} ms (first check point at +500 ms)");
+        Dump(log, origin);
+        Assert.Equal(bed.ClientAddress2, sub.SourceAddress);
+        Assert.Equal((ushort)Port, sub.DestinationPort);
+        Assert.Contains(log, l => l.Line.Contains("[streaming] open"));
+
+        // One subflow per shortfall, on an interface that has none: with both interfaces used, no third one.
+        Thread.Sleep(1500);
+        Assert.DoesNotContain(events.Drain(), e => e.Type == MptcpEventType.SubEstablished && e.Token == token && e.SourcePort != sub.SourcePort);
+        Assert.Contains(Subflows(bed.ClientNs, token), s => s.TcpState == 1 && s.Id.Source.Equals(bed.ClientAddress2));
+    }
+
+    [Fact]
+    public void Ecmp_refresh_keeps_its_subflows_and_replaces_the_slowest_every_refresh()
+    {
+        // Four equal-cost paths of different rates, so that subflows hashed onto different paths pace differently.
+        using var bed = Testbed.Up("ecmp", "--rate", "p1=4mbit", "--rate", "p2=8mbit", "--rate", "p3=16mbit", "--rate", "p4=32mbit");
+        using var events = new EventCollector(bed.ClientNs);
+        var (daemon, log) = StartDaemon(bed.ClientNs, "smapp { policy = ecmp-refresh, policies.ecmp-refresh { subflows = 4, refresh = 1s, sample-interval = 100ms } }");
+        using var _ = daemon;
+        using var server = new Mptcp.Server(bed.ServerNs, IPAddress.Any, Port);
+        using var socket = Mptcp.Connect(bed.ClientNs, bed.ServerAddress, Port);
+        var localPort = ((IPEndPoint)socket.LocalEndPoint!).Port;
+        var est = events.WaitFor(MptcpEventType.Established, e => e.SourcePort == localPort);
+        var token = est.Token!.Value;
+        var origin = events.ReceivedAt(est);
+        using var bulk = StartBulk(socket);
+
+        // Three joins at once: four subflows over the one address pair.
+        var joins = Enumerable.Range(0, 3).Select(_ => events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token, TimeSpan.FromSeconds(3))).ToList();
+        Assert.All(joins, j => Assert.Equal(bed.ClientAddress1, j.SourceAddress));
+
+        // About four refresh periods (the first may find the joins a few milliseconds too young to replace).
+        Thread.Sleep(origin + TimeSpan.FromMilliseconds(4700) - DateTime.UtcNow);
+        var seen = events.Drain().Where(e => e.Token == token).ToList();
+        var closed = seen.Where(e => e.Type == MptcpEventType.SubClosed).ToList();
+        var opened = seen.Where(e => e.Type == MptcpEventType.SubEstablished).ToList();
+        Dump(log, origin);
+        foreach (var e in closed.Concat(opened).OrderBy(events.ReceivedAt))
+        {
+            output.WriteLine($"  +{(events.ReceivedAt(e) - origin).TotalMilliseconds,7:0} ms  {e.Name} {e.SourceAddress}:{e.SourcePort} err={e.Error}");
+        }
+
+        var refreshes = log.Count(l => l.Line.Contains("[ecmp-refresh] refresh"));
+        Assert.True(closed.Count >= 2, $"{closed.Count} subflows closed in about four refresh periods (policy refreshes logged: {refreshes})");
+        Assert.True(opened.Count >= closed.Count, $"{closed.Count} subflows closed but only {opened.Count} new ones established");
+
+        // Each replacement is a new subflow (the kernel picks a fresh source port) on the same address pair.
+        var ports = joins.Concat(opened).Select(e => e.SourcePort!.Value).Append((ushort)localPort).ToList();
+        Assert.Equal(ports.Count, ports.Distinct().Count());
+        Assert.All(opened, j => Assert.Equal(bed.ClientAddress1, j.SourceAddress));
+
+        // The count is kept: four established subflows, none of them one that was closed.
+        var gone = closed.Select(e => e.SourcePort!.Value).ToHashSet();
+        Assert.True(Eventually.Holds(() =>
+        {
+            var live = Subflows(bed.ClientNs, token).Where(s => s.TcpState == 1).ToList();
+            return live.Count == 4 && !live.Any(s => gone.Contains(s.Id.SourcePort));
+        }, TimeSpan.FromSeconds(3)), "not four established subflows after the refreshes: " +
+            string.Join(", ", Subflows(bed.ClientNs, token).Select(s => $"{s.Id.SourcePort} state {s.TcpState}")));
     }
 }
