@@ -20,6 +20,16 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
 {
     private const int Port = 5201;
 
+    static SmartPolicyKernelTests()
+    {
+        // xunit runs these synchronous tests on thread-pool threads, and they (and the test host) block there. Seen
+        // here: the pool starved for up to a second (no work item completed), and with it the daemon's sampler, which
+        // runs on Akka's default dispatcher (the .NET pool): samples a second late, a streaming check that sees no
+        // progress, a failover 0.6-0.8 s late. A floor of threads keeps the daemon's timing its own.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 32), Math.Max(io, 32));
+    }
+
     private static List<SubflowDiag> Subflows(string ns, uint token) => NetworkNamespace.Named(ns).Run(() =>
     {
         using var d = SockDiagClient.Open();
@@ -234,12 +244,23 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
             $"RTO > 1 s seen +{Ms(overThreshold?.At):0} ms (rto {overThreshold?.Info.RtoUs / 1000} ms, backoff {overThreshold?.Info.Backoff}); " +
             $"policy's failover logged +{Ms(failover == default ? null : failover):0} ms; sub_closed (wifi) +{Ms(events.ReceivedAt(closed)):0} ms; " +
             $"sub_established (cell) +{Ms(events.ReceivedAt(sub)):0} ms");
-        if (overThreshold is not null && failover != default)
+        if (overThreshold is not null)
         {
-            output.WriteLine($"detection delay (RTO over the threshold -> failover decision): {(failover - overThreshold.At).TotalMilliseconds:0} ms");
+            // The policy logs its decision after it has sent the commands; the kernel's SUB_CLOSED of the WiFi subflow
+            // is the first outside sign of it.
+            output.WriteLine($"detection delay (RTO over the threshold -> the WiFi subflow's sub_closed): {(events.ReceivedAt(closed) - overThreshold.At).TotalMilliseconds:0} ms");
         }
 
         Dump(log, fault);
+        (uint, byte)? last = null;
+        foreach (var o in wifi.Where(o => o.At <= events.ReceivedAt(closed)))
+        {
+            if (last != (o.Info.RtoUs, o.Info.Backoff))
+            {
+                output.WriteLine($"  +{(o.At - fault).TotalMilliseconds,7:0} ms  wifi rto {o.Info.RtoUs / 1000} ms backoff {o.Info.Backoff} ca {o.Info.CaState} unacked {o.Info.Unacked} last ack {o.Info.LastAckRecvMs} ms");
+                last = (o.Info.RtoUs, o.Info.Backoff);
+            }
+        }
     }
 
     /// <summary>
