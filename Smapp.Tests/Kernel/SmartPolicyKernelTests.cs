@@ -350,7 +350,7 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
         Dump(log, origin);
         Assert.Equal(bed.ClientAddress2, sub.SourceAddress);
         Assert.Equal((ushort)Port, sub.DestinationPort);
-        Assert.Contains(log, l => l.Line.Contains("[streaming] open"));
+        Assert.True(Eventually.Holds(() => log.Any(l => l.Line.Contains("[streaming] open"))), "no open decision in the daemon's log"); // the log is asynchronous
 
         // One subflow per shortfall, on an interface that has none: with both interfaces used, no third one.
         Thread.Sleep(1500);
@@ -383,6 +383,12 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
         var seen = events.Drain().Where(e => e.Token == token).ToList();
         var closed = seen.Where(e => e.Type == MptcpEventType.SubClosed).ToList();
         var opened = seen.Where(e => e.Type == MptcpEventType.SubEstablished).ToList();
+
+        // A replacement's join completes a moment after its predecessor's close: wait for those still under way.
+        while (opened.Count < closed.Count)
+        {
+            opened.Add(events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token && !opened.Contains(e), TimeSpan.FromSeconds(3)));
+        }
         Dump(log, origin);
         foreach (var e in closed.Concat(opened).OrderBy(events.ReceivedAt))
         {
@@ -391,7 +397,6 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
 
         var refreshes = log.Count(l => l.Line.Contains("[ecmp-refresh] refresh"));
         Assert.True(closed.Count >= 2, $"{closed.Count} subflows closed in about four refresh periods (policy refreshes logged: {refreshes})");
-        Assert.True(opened.Count >= closed.Count, $"{closed.Count} subflows closed but only {opened.Count} new ones established");
 
         // Each replacement is a new subflow (the kernel picks a fresh source port) on the same address pair.
         var ports = joins.Concat(opened).Select(e => e.SourcePort!.Value).Append((ushort)localPort).ToList();
