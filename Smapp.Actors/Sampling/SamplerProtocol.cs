@@ -16,5 +16,6 @@ public static class SamplerProtocol
         public static readonly GetStats Instance = new();
     }
 
-    public sealed record Stats(long Ticks, long Dumps, long Skipped, long Failed, TimeSpan LastDumpTime, int LastSubflows);
+    /// <summary>The sampler's counters; <paramref name="Interval"/> is the tick now (zero: stopped), <paramref name="FastEpisodes"/> how often it went fast.</summary>
+    public sealed record Stats(long Ticks, long Dumps, long Skipped, long Failed, TimeSpan LastDumpTime, int LastSubflows, TimeSpan Interval, long FastEpisodes);
 }

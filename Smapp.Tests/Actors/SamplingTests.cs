@@ -169,4 +169,121 @@ public class SamplingTests(ITestOutputHelper output) : ControllerTestKit(output)
         Advance(1);
         Assert.Equal(4, (await Gateway.ExpectMsgAsync<DumpSubflows>()).RequestId);
     }
+
+    private static Smapp.Netlink.Diag.SubflowDiag Diag(ushort port, byte backoff = 0, byte caState = 0, uint unacked = 0, uint lastAckMs = 0, uint rtoUs = 200_000, byte tcpState = 1) =>
+        SubDiag(Token, Local1, port, Remote1, 443) with
+        {
+            TcpState = tcpState,
+            Info = new Smapp.Netlink.Diag.TcpInfo { State = tcpState, Backoff = backoff, CaState = caState, Unacked = unacked, LastAckRecvMs = lastAckMs, RtoUs = rtoUs },
+        };
+
+    [Fact]
+    public void A_subflow_is_at_risk_of_a_timeout_when_its_timer_backed_off_it_is_in_loss_or_it_waited_half_its_rto_for_an_ack()
+    {
+        Assert.False(Smapp.Actors.Sampling.Sampler.AtRisk(Diag(1)));
+        Assert.True(Smapp.Actors.Sampling.Sampler.AtRisk(Diag(1, backoff: 1)));
+        Assert.True(Smapp.Actors.Sampling.Sampler.AtRisk(Diag(1, caState: 4)));
+        Assert.False(Smapp.Actors.Sampling.Sampler.AtRisk(Diag(1, caState: 3))); // fast recovery: ACKs are coming
+        Assert.True(Smapp.Actors.Sampling.Sampler.AtRisk(Diag(1, unacked: 3, lastAckMs: 100, rtoUs: 200_000)));
+        Assert.False(Smapp.Actors.Sampling.Sampler.AtRisk(Diag(1, unacked: 3, lastAckMs: 99, rtoUs: 200_000)));
+        Assert.False(Smapp.Actors.Sampling.Sampler.AtRisk(Diag(1, unacked: 0, lastAckMs: 5_000))); // idle: no timer runs
+        Assert.False(Smapp.Actors.Sampling.Sampler.AtRisk(Diag(1, backoff: 3, tcpState: 4))); // closing (FIN_WAIT1): no policy's concern any more
+    }
+
+    [Fact]
+    public async Task The_sampler_ticks_fast_while_a_subflow_is_at_risk_of_a_timeout_and_slows_down_once_none_is()
+    {
+        var sampler = Sys.ActorOf(Smapp.Actors.Sampling.Sampler.Props(Gateway), "sampler-under-test");
+        var stats = CreateTestProbe();
+        long request = 0;
+
+        async Task<SamplerProtocol.Stats> StatsAsync()
+        {
+            sampler.Tell(SamplerProtocol.GetStats.Instance, stats);
+            return await stats.ExpectMsgAsync<SamplerProtocol.Stats>();
+        }
+
+        async Task ExpectDumpAsync()
+        {
+            Assert.Equal(++request, (await Gateway.ExpectMsgAsync<DumpSubflows>()).RequestId);
+        }
+
+        async Task AnswerAsync(params Smapp.Netlink.Diag.SubflowDiag[] subflows)
+        {
+            sampler.Tell(new SubflowsDumped(request, subflows, Clock.Now, null), Gateway);
+            await ExpectMsgAsync<SamplerProtocol.SampleBatch>();
+            await StatsAsync();
+        }
+
+        async Task NoDumpWithinAsync(int ms)
+        {
+            Advance(ms);
+            await Gateway.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(20));
+        }
+
+        sampler.Tell(new SamplerProtocol.Demand(1, TimeSpan.FromMilliseconds(100)), TestActor);
+        await StatsAsync();
+        Advance(0);
+        await ExpectDumpAsync();
+        await AnswerAsync(Diag(40000), Diag(40001));
+        Assert.Equal(TimeSpan.FromMilliseconds(100), (await StatsAsync()).Interval);
+        await NoDumpWithinAsync(99);
+        Advance(1);
+        await ExpectDumpAsync();
+
+        // A retransmission timer backed off: the next dumps come every 20 ms.
+        await AnswerAsync(Diag(40000), Diag(40001, backoff: 1));
+        var s = await StatsAsync();
+        Assert.Equal(TimeSpan.FromMilliseconds(20), s.Interval);
+        Assert.Equal(1, s.FastEpisodes);
+        await NoDumpWithinAsync(19);
+        Advance(1);
+        await ExpectDumpAsync();
+
+        // Still at risk (the backoff is over, but no ACK for half the RTO): still fast.
+        await AnswerAsync(Diag(40000), Diag(40001, unacked: 10, lastAckMs: 150, rtoUs: 300_000));
+        Advance(20);
+        await ExpectDumpAsync();
+
+        // No subflow at risk: back to the demanded interval.
+        await AnswerAsync(Diag(40000), Diag(40001, unacked: 10, lastAckMs: 2));
+        Assert.Equal(TimeSpan.FromMilliseconds(100), (await StatsAsync()).Interval);
+        await NoDumpWithinAsync(99);
+        Advance(1);
+        await ExpectDumpAsync();
+
+        // A dump that took as long as the fast interval: fast ticks would only be skipped.
+        Advance(20);
+        await AnswerAsync(Diag(40001, backoff: 2));
+        Assert.Equal(TimeSpan.FromMilliseconds(100), (await StatsAsync()).Interval);
+        await NoDumpWithinAsync(79);
+        Advance(1);
+        await ExpectDumpAsync();
+
+        // More subflows than a cheap dump holds: too dear to go fast.
+        var many = Enumerable.Range(0, Smapp.Actors.Sampling.Sampler.MaxFastSubflows).Select(i => Diag((ushort)(20000 + i))).Append(Diag(40001, backoff: 2)).ToArray();
+        await AnswerAsync(many);
+        Assert.Equal(TimeSpan.FromMilliseconds(100), (await StatsAsync()).Interval);
+        await NoDumpWithinAsync(99);
+        Advance(1);
+        await ExpectDumpAsync();
+
+        // A cheap one again: fast; then the demand stops, and with it every tick.
+        await AnswerAsync(Diag(40001, caState: 4));
+        Assert.Equal(TimeSpan.FromMilliseconds(20), (await StatsAsync()).Interval);
+        Assert.Equal(2, (await StatsAsync()).FastEpisodes);
+        sampler.Tell(new SamplerProtocol.Demand(0, TimeSpan.Zero), TestActor);
+        Assert.Equal(TimeSpan.Zero, (await StatsAsync()).Interval);
+        await NoDumpWithinAsync(1000);
+
+        // Demand at 20 ms or less: nothing to gain, the interval stays as demanded.
+        sampler.Tell(new SamplerProtocol.Demand(1, TimeSpan.FromMilliseconds(20)), TestActor);
+        await StatsAsync();
+        Advance(0);
+        await ExpectDumpAsync();
+        await AnswerAsync(Diag(40001, backoff: 1));
+        s = await StatsAsync();
+        Assert.Equal(TimeSpan.FromMilliseconds(20), s.Interval);
+        Assert.Equal(2, s.FastEpisodes);
+    }
 }
