@@ -29,7 +29,7 @@ public sealed class Daemon : IDisposable
     private static Daemon Start(string netns, string hocon, PolicySelector? selector)
     {
         var config = ConfigurationFactory.ParseString(hocon)
-            .WithFallback(ConfigurationFactory.ParseString("smapp { policy = fullmesh, rules = [ { side = server, policy = passive } ] }"));
+            .WithFallback(ConfigurationFactory.ParseString("smapp { policy = fullmesh, rules = [ { side = server, policy = passive } ], decision-log = info }"));
         var settings = SmappSettings.FromConfig(config);
         if (selector is not null)
         {
