@@ -30,6 +30,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     private readonly List<IDirectEvents> _directSubscribers = [];
     private readonly List<IActorRef> _localSubscribers = [];
     private readonly AnnounceListeners _listeners = new();
+    private readonly IActorRef _self;
     private NetlinkEventLoop _loop = null!;
     private MptcpEventSubscription _events = null!;
     private NetlinkSocket _commandSocket = null!;
@@ -68,6 +69,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     {
         _settings = settings;
         _ns = ns;
+        _self = Self;
         Receive<EventsReadable>(_ => DrainEvents());
         Receive<CommandsReadable>(_ => DrainCommands());
         Receive<RouteReadable>(_ => DrainRoute());
@@ -268,7 +270,8 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     {
         if (_commands.Send(command, replyTo) is { } refused)
         {
-            Self.Tell(new Refused(replyTo, refused));
+            // Explicitly our own ref: a direct sender calls this from other actors' turns, where Self is theirs.
+            _self.Tell(new Refused(replyTo, refused), _self);
         }
     }
 
