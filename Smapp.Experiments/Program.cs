@@ -1,1 +1,1 @@
-return Smapp.Experiments.Experiment.Main(args);
+return Smapp.Experiments.Experiment.Run(args);
