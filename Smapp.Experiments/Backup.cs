@@ -113,7 +113,8 @@ public static class Backup
         sb.AppendLine();
         sb.AppendLine("Paper (2015 kernel): with the backup controller no byte goes over cellular before the fault, and the backup " +
                       "path takes over within seconds of it (the kernel's backup subflow took ~12 minutes).");
-        sb.AppendLine("\"Carries data\": the first sample after the fault with 64 KB more acknowledged on cell than at the fault. " +
+        sb.AppendLine("\"Carries data\": the first sample after the fault with 64 KB more acknowledged on cell than at the fault " +
+                      "(fullmesh uses cell from the start: for it, how soon cell's count grows after the fault). " +
                       "Bytes per path: the sum over that path's subflows of the largest bytes_acked seen (closed subflows keep their count).");
         sb.AppendLine();
         sb.AppendLine("Files: data.csv (run, t_s, path, cumulative bytes_acked), figure.png (all runs), figure-RUN.png, RUN.log.");

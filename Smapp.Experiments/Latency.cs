@@ -52,8 +52,9 @@ public static class Latency
         var plt = new Plot();
         foreach (var (load, pm, _, delays) in groups.Where(g => g.Delays.Count > 0))
         {
-            var xs = delays.ToArray();
-            var ys = Enumerable.Range(1, xs.Length).Select(i => (double)i / xs.Length).ToArray();
+            // The step starts at (first delay, 0): a CDF from 0 to 1.
+            var xs = delays.Prepend(delays[0]).ToArray();
+            var ys = Enumerable.Range(0, xs.Length).Select(i => (double)i / delays.Count).ToArray();
             var line = plt.Add.ScatterLine(xs, ys);
             line.ConnectStyle = ConnectStyle.StepHorizontal;
             line.LineWidth = 2;
