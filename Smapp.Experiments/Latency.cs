@@ -53,7 +53,8 @@ public static class Latency
         foreach (var (load, pm, _, delays) in groups.Where(g => g.Delays.Count > 0))
         {
             // The step starts at (first delay, 0): a CDF from 0 to 1.
-            var xs = delays.Prepend(delays[0]).ToArray();
+            // x on a log scale (log10 of the delay in ms; the ticks are labelled in ms): the body and the tail both show.
+            var xs = delays.Prepend(delays[0]).Select(d => Math.Log10(Math.Max(d, 1e-3))).ToArray();
             var ys = Enumerable.Range(0, xs.Length).Select(i => (double)i / delays.Count).ToArray();
             var line = plt.Add.ScatterLine(xs, ys);
             line.ConnectStyle = ConnectStyle.StepHorizontal;
@@ -64,7 +65,13 @@ public static class Latency
         }
 
         plt.Title("Reaction delay: MP_CAPABLE SYN to MP_JOIN SYN");
-        plt.XLabel("delay (ms)");
+        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
+        {
+            MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+            IntegerTicksOnly = true,
+            LabelFormatter = x => Math.Pow(10, x).ToString("0.###", CultureInfo.InvariantCulture),
+        };
+        plt.XLabel("delay (ms, log scale)");
         plt.YLabel("CDF");
         plt.ShowLegend(Alignment.LowerRight);
         plt.SavePng(Path.Combine(dir, "figure.png"), 900, 560);
