@@ -92,14 +92,14 @@ public static class Backup
         sb.AppendLine("Runs: kernel = in-kernel PM, endpoint 198.51.100.1 dev cell subflow backup, limits subflow 2; " +
                       "fullmesh / backup = `smapp run --policy fullmesh|backup` in the client namespace (userspace PM).");
         sb.AppendLine();
-        sb.AppendLine("| run | cell bytes before the fault | fault -> cell carries data (s) | wifi bytes | cell bytes | total bytes |");
-        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");
+        sb.AppendLine("| run | cell bytes before the fault | fault -> cell carries data (s) | wifi bytes | cell bytes | total bytes | longest stall after the fault (s) |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var run in Runs)
         {
             var mine = all.Where(s => s.Run == run).ToList();
             if (mine.Count == 0)
             {
-                sb.AppendLine($"| {run} | - | - | - | - | - |");
+                sb.AppendLine($"| {run} | - | - | - | - | - | - |");
                 continue;
             }
 
@@ -107,7 +107,7 @@ public static class Backup
             // Carrying data: the cell path acknowledged 64 KB more than at the fault.
             var carry = mine.FirstOrDefault(s => s.T > FaultAt && s.Cell > atFault.Cell + 64 * 1024);
             var last = mine[^1];
-            sb.AppendLine($"| {run} | {atFault.Cell} | {(carry is null ? "never" : Experiment.F(carry.T - FaultAt, "0.0"))} | {last.Wifi} | {last.Cell} | {last.Wifi + last.Cell} |");
+            sb.AppendLine($"| {run} | {atFault.Cell} | {(carry is null ? "never" : Experiment.F(carry.T - FaultAt, "0.0"))} | {last.Wifi} | {last.Cell} | {last.Wifi + last.Cell} | {Experiment.F(LongestStall(mine), "0.0")} |");
         }
 
         sb.AppendLine();
@@ -115,6 +115,7 @@ public static class Backup
                       "path takes over within seconds of it (the kernel's backup subflow took ~12 minutes).");
         sb.AppendLine("\"Carries data\": the first sample after the fault with 64 KB more acknowledged on cell than at the fault " +
                       "(fullmesh uses cell from the start: for it, how soon cell's count grows after the fault). " +
+                      "Longest stall: the longest span after the fault with less than 64 KB acknowledged over both paths. " +
                       "Bytes per path: the sum over that path's subflows of the largest bytes_acked seen (closed subflows keep their count).");
         sb.AppendLine();
         sb.AppendLine("Files: data.csv (run, t_s, path, cumulative bytes_acked), figure.png (all runs), figure-RUN.png, RUN.log.");
@@ -252,6 +253,25 @@ public static class Backup
             Experiment.Sh(Experiment.Testbed, ["down", prefix], TimeSpan.FromSeconds(60), env);
             File.WriteAllText(Path.Combine(dir, $"{run}.log"), log.ToString());
         }
+    }
+
+    /// <summary>The longest time after the fault in which both paths together acknowledged less than 64 KB (head-of-line blocking).</summary>
+    private static double LongestStall(List<Sample> samples)
+    {
+        var after = samples.Where(s => s.T >= FaultAt).ToList();
+        double longest = 0;
+        for (int i = 0, j = 0; i < after.Count; i++)
+        {
+            // after[j..i] is the longest window ending at i with less than 64 KB of progress.
+            while (after[i].Wifi + after[i].Cell - (after[j].Wifi + after[j].Cell) >= 64 * 1024)
+            {
+                j++;
+            }
+
+            longest = Math.Max(longest, after[i].T - after[j].T);
+        }
+
+        return longest;
     }
 
     private static IPAddress Unmap(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
