@@ -1,0 +1,1 @@
+return Smapp.Experiments.Experiment.Run(args);

@@ -1,0 +1,103 @@
+using System.Globalization;
+using Smapp.Experiments;
+using Smapp.Tests.Support;
+
+namespace Smapp.Tests.Kernel;
+
+/// <summary>
+/// The paper's experiments (Smapp.Experiments) at CI size, on the real kernel: each writes its data, figure and summary,
+/// with rows for every run.
+/// </summary>
+public class ExperimentTests
+{
+    private static string TempDir(string name) => Path.Combine(Path.GetTempPath(), $"smapp-exp-{name}-{Environment.ProcessId}-{Guid.NewGuid():N}");
+
+    private static void AssertCommonFiles(string dir)
+    {
+        Assert.True(new FileInfo(Path.Combine(dir, "figure.png")).Length > 1000, "figure.png missing or empty");
+        var png = File.ReadAllBytes(Path.Combine(dir, "figure.png"));
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
+        var summary = File.ReadAllText(Path.Combine(dir, "summary.md"));
+        Assert.Contains("kernel " + File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), summary);
+        Assert.Contains("Congestion control:", summary);
+        Assert.Contains("Delay source:", summary);
+    }
+
+    [Fact]
+    public void Latency_writes_delays_for_kernel_and_smapp_idle_and_under_a_hog()
+    {
+        var dir = TempDir("latency");
+        try
+        {
+            var code = Experiment.Run(["latency", "--connections", "5", "--warmup", "5", "--out", dir, "--smapp-dll", Repo.SmappDll], out var outDir);
+            Assert.Equal(0, code);
+            Assert.Equal(dir, outDir);
+            AssertCommonFiles(dir);
+
+            var lines = File.ReadAllLines(Path.Combine(dir, "data.csv"));
+            var header = lines[0].Split(',');
+            int load = Array.IndexOf(header, "load"), pm = Array.IndexOf(header, "pm"), delay = Array.IndexOf(header, "delay_ms");
+            var rows = lines.Skip(1).Select(l => l.Split(',')).ToList();
+            foreach (var l in new[] { "idle", "hog" })
+            {
+                foreach (var p in new[] { "kernel", "smapp" })
+                {
+                    var mine = rows.Where(r => r[load] == l && r[pm] == p).ToList();
+                    Assert.True(mine.Count == 5, $"{l}/{p}: {mine.Count} rows");
+                    Assert.Contains(mine, r => r[delay] != "");
+                }
+            }
+
+            var summary = File.ReadAllText(Path.Combine(dir, "summary.md"));
+            Assert.Matches(@"\| idle \| smapp \| 5 \| [1-5] \| [0-9.]+ \| [0-9.]+ \|", summary);
+            Assert.Matches(@"\| hog \| kernel \| 5 \| [1-5] \|", summary);
+            Assert.Contains("+23 µs", summary);
+            Assert.Contains("+37 µs", summary);
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public void Backup_writes_bytes_per_path_for_the_three_runs()
+    {
+        var dir = TempDir("backup");
+        try
+        {
+            var code = Experiment.Run(["backup", "--seconds", "6", "--out", dir, "--smapp-dll", Repo.SmappDll], out _);
+            Assert.Equal(0, code);
+            AssertCommonFiles(dir);
+
+            var rows = File.ReadAllLines(Path.Combine(dir, "data.csv")).Skip(1).Select(l => l.Split(',')).ToList();
+            foreach (var run in new[] { "kernel", "fullmesh", "backup" })
+            {
+                Assert.True(File.Exists(Path.Combine(dir, $"figure-{run}.png")), $"figure-{run}.png");
+                var mine = rows.Where(r => r[0] == run).ToList();
+                Assert.True(mine.Count >= 2 * 50, $"{run}: {mine.Count} rows");
+                var wifi = mine.Where(r => r[2] == "wifi").Select(r => ulong.Parse(r[3], CultureInfo.InvariantCulture)).ToList();
+                Assert.True(wifi[^1] > 500_000, $"{run}: only {wifi[^1]} bytes over wifi");
+            }
+
+            var summary = File.ReadAllText(Path.Combine(dir, "summary.md"));
+            foreach (var run in new[] { "kernel", "fullmesh", "backup" })
+            {
+                Assert.Matches($@"\| {run} \| \d+ \| ([0-9.]+|never) \| \d+ \| \d+ \| \d+ \| [0-9.]+ \|", summary);
+            }
+
+            // The paper's point: with the backup controller nothing goes over cellular before the fault.
+            Assert.Matches(@"\| backup \| 0 \|", summary);
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+}
