@@ -286,7 +286,7 @@ public static class Backup
     }
 
     /// <summary>`dotnet smapp.dll run --netns NS --policy P`, waited for until it has done its start-up takeover (at most 15 s).</summary>
-    private static Process StartDaemon(string dll, string ns, string policy, StringBuilder log)
+    internal static Process StartDaemon(string dll, string ns, string policy, StringBuilder log)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { dll, "run", "--netns", ns, "--policy", policy })
@@ -326,7 +326,7 @@ public static class Backup
         return p;
     }
 
-    private static void StopDaemon(Process p, StringBuilder log)
+    internal static void StopDaemon(Process p, StringBuilder log)
     {
         try
         {
@@ -353,7 +353,7 @@ public static class Backup
     }
 
     /// <summary>An MPTCP socket running cubic (TCP_CONGESTION before connect: the kernel gives it to every subflow), with a first block sent.</summary>
-    private static Socket ConnectCubic(string ns, IPAddress server)
+    internal static Socket ConnectCubic(string ns, IPAddress server, int port = Port)
     {
         var s = NetworkNamespace.Named(ns).Run(() =>
         {
@@ -362,10 +362,10 @@ public static class Backup
             sock.SetRawSocketOption(6 /* IPPROTO_TCP */, 13 /* TCP_CONGESTION */, "cubic"u8);
             return sock;
         });
-        if (!s.ConnectAsync(new IPEndPoint(server, Port)).Wait(TimeSpan.FromSeconds(5)))
+        if (!s.ConnectAsync(new IPEndPoint(server, port)).Wait(TimeSpan.FromSeconds(5)))
         {
             s.Dispose();
-            throw new TimeoutException($"connect to {server}:{Port} timed out");
+            throw new TimeoutException($"connect to {server}:{port} timed out");
         }
 
         MptcpTraffic.SendBulkAsync(s, MptcpTraffic.HeaderSize, MptcpTraffic.HeaderSize, CancellationToken.None).GetAwaiter().GetResult();

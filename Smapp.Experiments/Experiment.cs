@@ -14,6 +14,7 @@ public static class Experiment
         usage: sudo dotnet run -c Release --project Smapp.Experiments -- NAME [options]
           latency  [--connections N] [--warmup W]   paper figure 3: reaction delay CDF, kernel vs smapp, idle and hog
           backup   [--seconds S]                    paper figure 2a: bytes delivered per path, kernel / fullmesh / backup
+          streaming [--seconds N] [--losses 0,0.1,..]  paper figure 2b: 64 KB block per 1 s, block delay CDF, fullmesh vs streaming, WiFi loss
           common:  [--out DIR] (default experiments/results/NAME-DATE) [--smapp-dll PATH]
         """;
 
@@ -42,7 +43,7 @@ public static class Experiment
             opts[args[i][2..]] = args[++i];
         }
 
-        if (name is not ("latency" or "backup"))
+        if (name is not ("latency" or "backup" or "streaming"))
         {
             Console.Error.WriteLine($"experiments: unknown experiment {name}\n{Usage}");
             return 2;
@@ -58,6 +59,8 @@ public static class Experiment
             var code = name switch
             {
                 "latency" => Latency.Run(dir, dll, Int(opts, "connections", 1000), opts.TryGetValue("warmup", out var w) ? int.Parse(w, CultureInfo.InvariantCulture) : null),
+                "streaming" => Streaming.Run(dir, dll, Int(opts, "seconds", 60), (opts.TryGetValue("losses", out var ls) ? ls : "0,0.1,0.2,0.3,0.4")
+                    .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => double.Parse(x, CultureInfo.InvariantCulture)).ToList()),
                 _ => Backup.Run(dir, dll, Int(opts, "seconds", 30)),
             };
             Console.WriteLine(dir);

@@ -100,4 +100,41 @@ public class ExperimentTests
             }
         }
     }
+
+    [Fact]
+    public void Streaming_writes_block_delays_for_both_policies_and_both_losses()
+    {
+        var dir = TempDir("streaming");
+        try
+        {
+            var code = Experiment.Run(["streaming", "--seconds", "4", "--losses", "0,0.3", "--out", dir, "--smapp-dll", Repo.SmappDll], out _);
+            Assert.Equal(0, code);
+            AssertCommonFiles(dir);
+
+            var lines = File.ReadAllLines(Path.Combine(dir, "data.csv"));
+            Assert.Equal("policy,loss,block,delay_ms", lines[0]);
+            var rows = lines.Skip(1).Select(l => l.Split(',')).ToList();
+            var summary = File.ReadAllText(Path.Combine(dir, "summary.md"));
+            foreach (var policy in new[] { "fullmesh", "streaming" })
+            {
+                foreach (var loss in new[] { "0", "0.3" })
+                {
+                    var mine = rows.Where(r => r[0] == policy && r[1] == loss).ToList();
+                    Assert.True(mine.Count == 4, $"{policy}/{loss}: {mine.Count} rows");
+                    Assert.Contains(mine, r => r[3] != "");
+                    Assert.Matches($@"\| {policy} \| {loss} \| 4 \| [0-4] \| [0-4] \| [0-9.]+ \|", summary);
+                }
+
+                // Without loss, every block arrives.
+                Assert.All(rows.Where(r => r[0] == policy && r[1] == "0"), r => Assert.NotEqual("", r[3]));
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
 }
