@@ -159,7 +159,21 @@ public static class Streaming
             });
 
             // ConnectCubic sends a header-only block first (the receiver's first delay): the stream's blocks follow it.
-            using var socket = Backup.ConnectCubic(cli, server, Port);
+            // The initial subflow goes over the lossy WiFi path: a lost SYN can outlast one connect's timeout.
+            Socket? connected = null;
+            for (var attempt = 1; connected is null; attempt++)
+            {
+                try
+                {
+                    connected = Backup.ConnectCubic(cli, server, Port);
+                }
+                catch (TimeoutException e) when (attempt < 4)
+                {
+                    log.AppendLine(CultureInfo.InvariantCulture, $"connect attempt {attempt}: {e.Message}");
+                }
+            }
+
+            using var socket = connected;
             var clock = Stopwatch.StartNew();
             MptcpTraffic.SendStreamAsync(socket, BlockSize, TimeSpan.FromSeconds(1), blocks, cts.Token).GetAwaiter().GetResult();
             TransferResult? result = null;

@@ -107,8 +107,20 @@ public class ExperimentTests
         var dir = TempDir("streaming");
         try
         {
-            var code = Experiment.Run(["streaming", "--seconds", "4", "--losses", "0,0.3", "--out", dir, "--smapp-dll", Repo.SmappDll], out _);
-            Assert.Equal(0, code);
+            var err = new StringWriter();
+            var stderr = Console.Error;
+            Console.SetError(TextWriter.Synchronized(err));
+            int code;
+            try
+            {
+                code = Experiment.Run(["streaming", "--seconds", "4", "--losses", "0,0.3", "--out", dir, "--smapp-dll", Repo.SmappDll], out _);
+            }
+            finally
+            {
+                Console.SetError(stderr);
+            }
+
+            Assert.True(code == 0, $"exit code {code}: {err}");
             AssertCommonFiles(dir);
 
             var lines = File.ReadAllLines(Path.Combine(dir, "data.csv"));
