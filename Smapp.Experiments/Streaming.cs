@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -150,15 +151,22 @@ public static class Streaming
             var server = IPAddress.Parse(info["server_addr"]);
             daemon = Backup.StartDaemon(smappDll, cli, policy, log);
 
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(blocks + 60));
+            // The receiver records each block's delay as it arrives, so a run that stalls keeps what was delivered.
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(blocks + 20));
             using var listener = NetworkNamespace.Named(srv).Run(() => MptcpTraffic.Listen(IPAddress.Any, Port));
+            var received = new List<double>();
             var accept = Task.Run(async () =>
             {
-                using var s = await listener.AcceptAsync(cts.Token);
-                return await MptcpTraffic.ReceiveAsync(s, cts.Token);
+                try
+                {
+                    using var s = await listener.AcceptAsync(cts.Token);
+                    await ReceiveBlocksAsync(s, received, cts.Token);
+                }
+                catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+                {
+                }
             });
 
-            // ConnectCubic sends a header-only block first (the receiver's first delay): the stream's blocks follow it.
             // The initial subflow goes over the lossy WiFi path: a lost SYN can outlast one connect's timeout.
             Socket? connected = null;
             for (var attempt = 1; connected is null; attempt++)
@@ -175,24 +183,41 @@ public static class Streaming
 
             using var socket = connected;
             var clock = Stopwatch.StartNew();
-            MptcpTraffic.SendStreamAsync(socket, BlockSize, TimeSpan.FromSeconds(1), blocks, cts.Token).GetAwaiter().GetResult();
-            TransferResult? result = null;
             try
             {
-                result = MptcpTraffic.FinishAsync(socket, cts.Token).GetAwaiter().GetResult();
+                MptcpTraffic.SendStreamAsync(socket, BlockSize, TimeSpan.FromSeconds(1), blocks, cts.Token).GetAwaiter().GetResult();
             }
             catch (Exception e) when (e is OperationCanceledException or SocketException)
             {
-                log.AppendLine(CultureInfo.InvariantCulture, $"no report from the receiver: {e.Message}");
+                log.AppendLine(CultureInfo.InvariantCulture, $"+{clock.Elapsed.TotalSeconds:0.000} s the sender stalled: {e.Message}");
             }
 
-            if (result is null && accept.Wait(TimeSpan.FromSeconds(5)) && accept.IsCompletedSuccessfully)
+            // Up to 10 s more (within the run's bound) for the last blocks; ConnectCubic's header-only block counts as one.
+            var until = TimeSpan.FromSeconds(blocks + 10);
+            while (clock.Elapsed < until && !cts.IsCancellationRequested)
             {
-                result = accept.Result;
+                lock (received)
+                {
+                    if (received.Count >= blocks + 1)
+                    {
+                        break;
+                    }
+                }
+
+                Thread.Sleep(50);
             }
 
-            log.AppendLine(CultureInfo.InvariantCulture, $"+{clock.Elapsed.TotalSeconds:0.000} s done: {result?.Blocks ?? 0} blocks received (header block included)");
-            var delays = result?.BlockDelaysMs.Skip(1).ToList() ?? [];
+            cts.Cancel();
+            socket.Dispose();
+            listener.Dispose();
+            accept.Wait(TimeSpan.FromSeconds(5));
+            List<double> delays;
+            lock (received)
+            {
+                delays = received.Skip(1).ToList();
+            }
+
+            log.AppendLine(CultureInfo.InvariantCulture, $"+{clock.Elapsed.TotalSeconds:0.000} s done: {delays.Count} of {blocks} blocks received");
             return Enumerable.Range(0, blocks).Select(i => new Row(policy, loss, i, i < delays.Count ? delays[i] : null)).ToList();
         }
         finally
@@ -205,6 +230,58 @@ public static class Streaming
             var (_, downOut, downErr) = Experiment.Sh(Experiment.Testbed, ["down", prefix], TimeSpan.FromSeconds(60), env);
             log.AppendLine(downOut).AppendLine(downErr);
             File.WriteAllText(Path.Combine(dir, string.Create(CultureInfo.InvariantCulture, $"{policy}-{loss:0.##}.log")), log.ToString());
+        }
+    }
+
+    /// <summary>MptcpTraffic.ReceiveAsync's block parsing, each block's delay added to <paramref name="delays"/> (under its lock) as it completes.</summary>
+    private static async Task ReceiveBlocksAsync(Socket s, List<double> delays, CancellationToken ct)
+    {
+        var buffer = new byte[256 * 1024];
+        var header = new byte[MptcpTraffic.HeaderSize];
+        var headerFill = 0;
+        long remaining = 0, sentNs = 0;
+        while (true)
+        {
+            var n = await s.ReceiveAsync(buffer, SocketFlags.None, ct);
+            if (n == 0)
+            {
+                return;
+            }
+
+            var now = MptcpTraffic.NowNs();
+            var i = 0;
+            while (i < n)
+            {
+                if (remaining == 0)
+                {
+                    var take = Math.Min(MptcpTraffic.HeaderSize - headerFill, n - i);
+                    buffer.AsSpan(i, take).CopyTo(header.AsSpan(headerFill));
+                    headerFill += take;
+                    i += take;
+                    if (headerFill < MptcpTraffic.HeaderSize)
+                    {
+                        break;
+                    }
+
+                    headerFill = 0;
+                    sentNs = BinaryPrimitives.ReadInt64LittleEndian(header);
+                    remaining = Math.Max(0, (long)BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(8)) - MptcpTraffic.HeaderSize);
+                }
+                else
+                {
+                    var body = (int)Math.Min(remaining, n - i);
+                    remaining -= body;
+                    i += body;
+                }
+
+                if (remaining == 0 && headerFill == 0)
+                {
+                    lock (delays)
+                    {
+                        delays.Add((now - sentNs) / 1e6);
+                    }
+                }
+            }
         }
     }
 }
