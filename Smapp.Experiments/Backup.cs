@@ -308,7 +308,7 @@ public static class Backup
                 log.AppendLine(e.Data);
             }
 
-            if (e.Data.Contains("takeover", StringComparison.OrdinalIgnoreCase))
+            if (e.Data.Contains("start-up takeover", StringComparison.OrdinalIgnoreCase)) // not "takeover on" in the first line
             {
                 ready.Set();
             }
