@@ -93,7 +93,7 @@ public static class Streaming
         sb.AppendLine();
         sb.AppendLine($"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, kernel {Experiment.KernelVersion}, {Environment.ProcessorCount} cores. " +
                       $"Two-path testbed, wifi and cell shaped to 5 Mbit/s (tbf), {seconds} blocks of 64 KB, one every 1 s, client -> server; " +
-                      "loss both ways on WiFi (iptables statistic) from the start, for each loss rate.");
+                      "loss both ways on WiFi (iptables statistic, `testbed.sh set PREFIX wifi --loss P`) from just after the connection is established, for each loss rate.");
         sb.AppendLine("Congestion control: cubic (TCP_CONGESTION on the MPTCP socket: every subflow runs it). " +
                       "Delay source: the testbed's NFQUEUE delay line (`--delay wifi=10 --delay cell=10`: 10 ms one way on each link, RTT +20 ms; no netem).");
         sb.AppendLine();
@@ -130,10 +130,6 @@ public static class Streaming
     {
         var prefix = $"sx{Environment.ProcessId % 10000}{policy[0]}{(int)Math.Round(loss * 100)}";
         var up = new List<string> { "up", "two-path", prefix, "--rate", "wifi=5mbit", "--rate", "cell=5mbit", "--delay", "wifi=10", "--delay", "cell=10" };
-        if (loss > 0)
-        {
-            up.AddRange(["--loss", string.Create(CultureInfo.InvariantCulture, $"wifi={loss}")]);
-        }
 
         var env = new Dictionary<string, string> { ["SMAPP_DLL"] = smappDll };
         var log = new StringBuilder();
@@ -182,6 +178,14 @@ public static class Streaming
             }
 
             using var socket = connected;
+
+            // The loss starts once the connection is up (a handshake over 40 % loss can fail to establish MPTCP at all).
+            if (loss > 0)
+            {
+                Thread.Sleep(300);
+                var (c, _, e) = Experiment.Sh(Experiment.Testbed, ["set", prefix, "wifi", "--loss", loss.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(30), env);
+                log.AppendLine(CultureInfo.InvariantCulture, $"testbed set wifi --loss {loss} ({c}) {e}");
+            }
             var clock = Stopwatch.StartNew();
             try
             {
