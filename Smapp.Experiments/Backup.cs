@@ -286,10 +286,10 @@ public static class Backup
     }
 
     /// <summary>`dotnet smapp.dll run --netns NS --policy P`, waited for until it has done its start-up takeover (at most 15 s).</summary>
-    internal static Process StartDaemon(string dll, string ns, string policy, StringBuilder log)
+    internal static Process StartDaemon(string dll, string ns, string policy, StringBuilder log, IEnumerable<string>? extra = null)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { dll, "run", "--netns", ns, "--policy", policy })
+        foreach (var a in new[] { dll, "run", "--netns", ns, "--policy", policy }.Concat(extra ?? []))
         {
             psi.ArgumentList.Add(a);
         }

@@ -15,6 +15,7 @@ public static class Experiment
           latency  [--connections N] [--warmup W]   paper figure 3: reaction delay CDF, kernel vs smapp, idle and hog
           backup   [--seconds S]                    paper figure 2a: bytes delivered per path, kernel / fullmesh / backup
           streaming [--seconds N] [--losses 0,0.1,..]  paper figure 2b: 64 KB block per 1 s, block delay CDF, fullmesh vs streaming, WiFi loss
+          ecmp     [--size 100MB] [--runs 20]       paper figure 2c: completion time CDF over 4 ECMP paths, ndiffports (5) vs ecmp-refresh
           common:  [--out DIR] (default experiments/results/NAME-DATE) [--smapp-dll PATH]
         """;
 
@@ -43,7 +44,7 @@ public static class Experiment
             opts[args[i][2..]] = args[++i];
         }
 
-        if (name is not ("latency" or "backup" or "streaming"))
+        if (name is not ("latency" or "backup" or "streaming" or "ecmp"))
         {
             Console.Error.WriteLine($"experiments: unknown experiment {name}\n{Usage}");
             return 2;
@@ -61,6 +62,7 @@ public static class Experiment
                 "latency" => Latency.Run(dir, dll, Int(opts, "connections", 1000), opts.TryGetValue("warmup", out var w) ? int.Parse(w, CultureInfo.InvariantCulture) : null),
                 "streaming" => Streaming.Run(dir, dll, Int(opts, "seconds", 60), (opts.TryGetValue("losses", out var ls) ? ls : "0,0.1,0.2,0.3,0.4")
                     .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => double.Parse(x, CultureInfo.InvariantCulture)).ToList()),
+                "ecmp" => Ecmp.Run(dir, dll, Size(opts.TryGetValue("size", out var sz) ? sz : "100MB"), Int(opts, "runs", 20)),
                 _ => Backup.Run(dir, dll, Int(opts, "seconds", 30)),
             };
             Console.WriteLine(dir);
@@ -75,6 +77,19 @@ public static class Experiment
 
     private static int Int(Dictionary<string, string> o, string key, int dflt) =>
         o.TryGetValue(key, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : dflt;
+
+    /// <summary>A byte count: a number with an optional decimal unit (k, KB, M, MB, G, GB; 100MB = 100,000,000 bytes).</summary>
+    public static long Size(string text)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(text.Trim(), @"^([0-9]+(?:\.[0-9]+)?)\s*([kKmMgG]?)[bB]?$");
+        if (!m.Success)
+        {
+            throw new ArgumentException($"--size {text}: not a size (e.g. 100MB, 5M, 250000)");
+        }
+
+        var unit = m.Groups[2].Value.ToUpperInvariant() switch { "K" => 1e3, "M" => 1e6, "G" => 1e9, _ => 1.0 };
+        return (long)(double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) * unit);
+    }
 
     public static string RepoRoot
     {

@@ -149,4 +149,57 @@ public class ExperimentTests
             }
         }
     }
+
+    [Fact]
+    public void Ecmp_writes_completion_times_and_bytes_per_path_for_both_policies()
+    {
+        var dir = TempDir("ecmp");
+        try
+        {
+            var err = new StringWriter();
+            var stderr = Console.Error;
+            Console.SetError(TextWriter.Synchronized(err));
+            int code;
+            try
+            {
+                code = Experiment.Run(["ecmp", "--size", "2MB", "--runs", "2", "--out", dir, "--smapp-dll", Repo.SmappDll], out _);
+            }
+            finally
+            {
+                Console.SetError(stderr);
+            }
+
+            Assert.True(code == 0, $"exit code {code}: {err}");
+            AssertCommonFiles(dir);
+
+            var lines = File.ReadAllLines(Path.Combine(dir, "data.csv"));
+            Assert.Equal("policy,run,seconds,paths_used,p1_bytes,p2_bytes,p3_bytes,p4_bytes", lines[0]);
+            var rows = lines.Skip(1).Select(l => l.Split(',')).ToList();
+            var summary = File.ReadAllText(Path.Combine(dir, "summary.md"));
+            foreach (var policy in new[] { "ndiffports", "ecmp-refresh" })
+            {
+                var mine = rows.Where(r => r[0] == policy).ToList();
+                Assert.True(mine.Count == 2, $"{policy}: {mine.Count} rows");
+                foreach (var r in mine)
+                {
+                    // Every run finished, and the paths carried at least the 2 MB sent (payload plus headers, never less).
+                    Assert.NotEqual("", r[2]);
+                    var total = r[4..8].Sum(b => long.Parse(b, CultureInfo.InvariantCulture));
+                    Assert.True(total >= 2_000_000, $"{policy} run {r[1]}: the paths carried only {total} bytes");
+                    Assert.InRange(int.Parse(r[3], CultureInfo.InvariantCulture), 1, 4);
+                }
+
+                Assert.Matches($@"\| {policy} \| 2 \| 2 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|", summary);
+            }
+
+            Assert.Contains("27.8 s", summary);
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
 }
