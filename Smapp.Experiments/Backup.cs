@@ -289,7 +289,8 @@ public static class Backup
     internal static Process StartDaemon(string dll, string ns, string policy, StringBuilder log, IEnumerable<string>? extra = null)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { dll, "run", "--netns", ns, "--policy", policy }.Concat(extra ?? []))
+        // Decisions at info: every experiment's daemon log shows what the policy did and why.
+        foreach (var a in new[] { dll, "run", "--netns", ns, "--policy", policy, "--set", "smapp.decision-log=info" }.Concat(extra ?? []))
         {
             psi.ArgumentList.Add(a);
         }

@@ -62,9 +62,8 @@ public static class Ecmp
             foreach (var policy in Policies)
             {
                 var daemonLog = new StringBuilder();
-                // Both run with 5 subflows in all; decisions at info so that the log shows each refresh.
-                var daemon = Backup.StartDaemon(smappDll, cli, policy, daemonLog,
-                    ["--set", "smapp.policies.ndiffports.subflows=5", "--set", "smapp.decision-log=info"]);
+                // Both run with 5 subflows in all.
+                var daemon = Backup.StartDaemon(smappDll, cli, policy, daemonLog, ["--set", "smapp.policies.ndiffports.subflows=5"]);
                 try
                 {
                     for (var run = 1; run <= runs; run++)

@@ -15,6 +15,7 @@ public static class Experiment
           latency  [--connections N] [--warmup W]   paper figure 3: reaction delay CDF, kernel vs smapp, idle and hog
           backup   [--seconds S]                    paper figure 2a: bytes delivered per path, kernel / fullmesh / backup
           streaming [--seconds N] [--losses 0,0.1,..]  paper figure 2b: 64 KB block per 1 s, block delay CDF, fullmesh vs streaming, WiFi loss
+                   [--replot DIR]                 redraw DIR/figure.png from DIR/data.csv
           ecmp     [--size 100MB] [--runs 20]       paper figure 2c: completion time CDF over 4 ECMP paths, ndiffports (5) vs ecmp-refresh
           common:  [--out DIR] (default experiments/results/NAME-DATE) [--smapp-dll PATH]
         """;
@@ -48,6 +49,12 @@ public static class Experiment
         {
             Console.Error.WriteLine($"experiments: unknown experiment {name}\n{Usage}");
             return 2;
+        }
+
+        if (name == "streaming" && opts.TryGetValue("replot", out var replot))
+        {
+            outDir = Path.GetFullPath(replot);
+            return Streaming.Replot(outDir);
         }
 
         var dir = opts.TryGetValue("out", out var o) ? Path.GetFullPath(o)
