@@ -85,6 +85,17 @@ public sealed class SmappMetrics : IDisposable
 
     private async Task CollectAsync(CancellationToken ct)
     {
+        StatusProtocol.ConnectionsStatus? status = null;
+        try
+        {
+            status = await _runtime.Supervisor.Ask<StatusProtocol.ConnectionsStatus>(StatusProtocol.GetStatus.Instance, TimeSpan.FromSeconds(5), ct);
+        }
+        catch (Exception e) when (e is AskTimeoutException or OperationCanceledException)
+        {
+            // the gauges keep their last values
+        }
+
+        // The counters after the connections: a scrape never shows a connection whose events it has not counted.
         var c = _runtime.Counters.Snapshot();
         foreach (var (type, n) in c.Events)
         {
@@ -101,14 +112,9 @@ public sealed class SmappMetrics : IDisposable
         _forged.IncTo(c.Forged);
         _malformed.IncTo(c.Malformed);
 
-        StatusProtocol.ConnectionsStatus status;
-        try
+        if (status is null)
         {
-            status = await _runtime.Supervisor.Ask<StatusProtocol.ConnectionsStatus>(StatusProtocol.GetStatus.Instance, TimeSpan.FromSeconds(5), ct);
-        }
-        catch (Exception e) when (e is AskTimeoutException or OperationCanceledException)
-        {
-            return; // the gauges keep their last values
+            return;
         }
 
         var byPolicy = status.Connections.GroupBy(x => x.Policy).ToDictionary(g => g.Key, g => (Connections: g.Count(), Subflows: g.Sum(x => x.Subflows.Count)));
