@@ -159,6 +159,11 @@ public static class RunCommand
 
             return 0;
         }
+        catch (Service.StartRefusedException e)
+        {
+            Log.Fatal("smapp stopped: {Message}", e.Message);
+            return 1;
+        }
         catch (Exception e)
         {
             Log.Fatal(e, "smapp stopped: {Message}", e.GetBaseException().Message);

@@ -70,6 +70,13 @@ internal sealed class DaemonServices : IAsyncDisposable
             // Ready: subscribed to the gateway's events and the start-up takeover done (it may take a while with many connections).
             await runtime.Supervisor.Ask<StatusProtocol.Ready>(StatusProtocol.AwaitReady.Instance, TimeSpan.FromMinutes(5), ct);
         }
+        catch (InvalidOperationException e)
+        {
+            metrics?.Dispose();
+            status?.Dispose();
+            notify.Dispose();
+            throw new StartRefusedException(e.Message);
+        }
         catch
         {
             metrics?.Dispose();
@@ -171,3 +178,6 @@ internal sealed class DaemonServices : IAsyncDisposable
         _notify.Dispose();
     }
 }
+
+/// <summary>The status socket or the metrics listener could not be made: the message says which key and why (no stack trace).</summary>
+internal sealed class StartRefusedException(string message) : Exception(message);

@@ -109,7 +109,8 @@ public class StatusKernelTests
         // A second daemon for the same namespace does not take the socket over.
         var second = Shell.Smapp("run", "--netns", bed.ClientNs);
         Assert.NotEqual(0, second.Code);
-        Assert.Contains(path, second.Stdout + second.Stderr);
+        Assert.Contains($"smapp stopped: smapp.status.socket: {path} is served by another running smapp", second.Stdout + second.Stderr);
+        Assert.DoesNotContain("   at ", second.Stdout + second.Stderr);
         Assert.Empty(Query(bed.ClientNs).Connections);
         Assert.Equal(0, run.Terminate());
     }

@@ -91,8 +91,13 @@ public sealed class SmappProcess : IDisposable
     {
         if (!_process.HasExited)
         {
-            _process.Kill();
-            _process.WaitForExit(5000);
+            // A failed test still stops the daemon cleanly first (it removes its status socket), then for good.
+            Signal("TERM");
+            if (!_process.WaitForExit(10_000))
+            {
+                _process.Kill();
+                _process.WaitForExit(5000);
+            }
         }
 
         _process.Dispose();
