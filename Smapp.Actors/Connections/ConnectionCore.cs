@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Net;
 using Akka.Event;
 using Smapp.Actors.Configuration;
+using Smapp.Actors.Observing;
 using Smapp.Netlink.Diag;
 using Smapp.Netlink.Mptcp;
 using Smapp.Policy;
@@ -57,7 +58,7 @@ internal sealed class ConnectionCore : IConnectionContext
     private ImmutableList<LocalAddress> _locals = [];
     private SubflowPolicy _policy;
     private ConnectionInfo _info = null!;
-    private Observing.DecisionRing? _decisions;
+    private DecisionRing? _decisions;
 
     public ConnectionCore(PolicyChoice choice, IConnectionHost host)
     {
@@ -523,9 +524,9 @@ internal sealed class ConnectionCore : IConnectionContext
         restarts);
 
     /// <summary>A copy of what `smapp status` shows (taken on the thread that owns the core).</summary>
-    public Observing.StatusProtocol.ConnectionStatus Status(bool rebuilding)
+    public StatusProtocol.ConnectionStatus Status(bool rebuilding)
     {
-        var subflows = new Observing.StatusProtocol.SubflowStatus[_subflows.Count];
+        var subflows = new StatusProtocol.SubflowStatus[_subflows.Count];
         var i = 0;
         foreach (var s in _subflows.All)
         {

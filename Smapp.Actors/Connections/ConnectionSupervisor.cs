@@ -4,6 +4,7 @@ using Akka.Event;
 using Smapp.Actors.Configuration;
 using Smapp.Actors.Gateway;
 using Smapp.Actors.Local;
+using Smapp.Actors.Observing;
 using Smapp.Actors.Sampling;
 using Smapp.Netlink.Diag;
 using Smapp.Netlink.Mptcp;
@@ -80,11 +81,11 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
                 CheckReady();
             }
         });
-        Receive<Observing.StatusProtocol.AwaitReady>(_ =>
+        Receive<StatusProtocol.AwaitReady>(_ =>
         {
             if (IsReady)
             {
-                Sender.Tell(Observing.StatusProtocol.Ready.Instance);
+                Sender.Tell(StatusProtocol.Ready.Instance);
             }
             else
             {
@@ -97,12 +98,12 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
         Receive<LocalAddressesProtocol.Removed>(r => Broadcast(r.All, null, r.Address));
         Receive<SamplerProtocol.SampleBatch>(HandleSamples);
         Receive<Terminated>(t => Forget(t.ActorRef));
-        Receive<Observing.StatusProtocol.GetStatus>(_ => Sender.Tell(StatusSnapshot()));
-        Receive<Observing.StatusProtocol.ReplaceSelector>(r =>
+        Receive<StatusProtocol.GetStatus>(_ => Sender.Tell(StatusSnapshot()));
+        Receive<StatusProtocol.ReplaceSelector>(r =>
         {
             // New connections only: a slot keeps the choice (and the policy instance) it was made with.
             _selector = r.Selector;
-            Sender.Tell(new Observing.StatusProtocol.SelectorReplaced(r.Selector.DefaultPolicy, r.Selector.Rules.Count));
+            Sender.Tell(new StatusProtocol.SelectorReplaced(r.Selector.DefaultPolicy, r.Selector.Rules.Count));
         });
         Receive<GetState>(_ => Sender.Tell(new ConnectionsState(_byToken.Where(kv => !kv.Value.Ended).Select(kv => kv.Key).ToList(), _sampling.Count)));
         Receive<ToConnection>(m =>
@@ -165,7 +166,7 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
             _readyWaiters = null;
             foreach (var w in waiters)
             {
-                w.Tell(Observing.StatusProtocol.Ready.Instance);
+                w.Tell(StatusProtocol.Ready.Instance);
             }
         }
     }
@@ -174,9 +175,9 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
     /// Every live connection as `smapp status` shows it, copied in this turn (on the loop thread, which owns the
     /// cores). By message a core belongs to its actor's turn: such a connection shows its policy without subflows.
     /// </summary>
-    private Observing.StatusProtocol.ConnectionsStatus StatusSnapshot()
+    private StatusProtocol.ConnectionsStatus StatusSnapshot()
     {
-        var list = new List<Observing.StatusProtocol.ConnectionStatus>(_byToken.Count);
+        var list = new List<StatusProtocol.ConnectionStatus>(_byToken.Count);
         foreach (var (token, slot) in _byToken)
         {
             if (slot.Ended)
@@ -186,10 +187,10 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
 
             list.Add(slot.Direct && slot.Core is { } core
                 ? core.Status(slot.Rebuilding)
-                : new Observing.StatusProtocol.ConnectionStatus(token, Side.Client, null, null, slot.Choice.Name, slot.Choice.Rule, slot.FromKernel, false, slot.Rebuilding, [], []));
+                : new StatusProtocol.ConnectionStatus(token, Side.Client, null, null, slot.Choice.Name, slot.Choice.Rule, slot.FromKernel, false, slot.Rebuilding, [], []));
         }
 
-        return new Observing.StatusProtocol.ConnectionsStatus(_scheduler.Now, list, _locals, _selector.DefaultPolicy, _selector.Rules.Count);
+        return new StatusProtocol.ConnectionsStatus(_scheduler.Now, list, _locals, _selector.DefaultPolicy, _selector.Rules.Count);
     }
 
     // --- events --------------------------------------------------------------------------------------------
