@@ -8,6 +8,7 @@ var root = new RootCommand("smapp — a userspace Multipath TCP subflow controll
     TrafficCommand.Build(),
     CheckCommand.Build(),
     RunCommand.Build(),
+    StatusCommand.Build(),
     DemoCommand.Build(),
     DelayLineCommand.Build(),
 };

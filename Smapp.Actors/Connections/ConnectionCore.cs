@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Net;
 using Akka.Event;
 using Smapp.Actors.Configuration;
+using Smapp.Actors.Observing;
 using Smapp.Netlink.Diag;
 using Smapp.Netlink.Mptcp;
 using Smapp.Policy;
@@ -57,6 +58,7 @@ internal sealed class ConnectionCore : IConnectionContext
     private ImmutableList<LocalAddress> _locals = [];
     private SubflowPolicy _policy;
     private ConnectionInfo _info = null!;
+    private DecisionRing? _decisions;
 
     public ConnectionCore(PolicyChoice choice, IConnectionHost host)
     {
@@ -497,6 +499,7 @@ internal sealed class ConnectionCore : IConnectionContext
 
     void IConnectionContext.Log(string decision, string reason)
     {
+        (_decisions ??= new()).Add(Now, decision, reason);
         if (_host.DecisionsAtInfo)
         {
             _host.Log.Info("connection {Token:x8} [{Policy}] {Decision}: {Reason}", Token, _choice.Name, decision, reason);
@@ -519,6 +522,21 @@ internal sealed class ConnectionCore : IConnectionContext
         _info?.TakenOver ?? false, Established,
         _subflows.All.OrderBy(s => s.Id).Select(s => new ConnectionProtocol.SubflowState(s.Id, s.Local.ToString(), s.Remote.ToString(), s.Backup, s.Phase, s.LocalId, s.Initial, s.Failures, s.EstablishedAt, s.LastSample)).ToList(),
         restarts);
+
+    /// <summary>A copy of what `smapp status` shows (taken on the thread that owns the core).</summary>
+    public StatusProtocol.ConnectionStatus Status(bool rebuilding)
+    {
+        var subflows = new StatusProtocol.SubflowStatus[_subflows.Count];
+        var i = 0;
+        foreach (var s in _subflows.All)
+        {
+            subflows[i++] = new(s.Id, s.Local, s.Remote, s.Phase, s.Backup, s.Initial, s.OpenedByUs, s.Failures, s.EstablishedAt, s.LastClose?.ToString());
+        }
+
+        Array.Sort(subflows, (a, b) => a.Id.CompareTo(b.Id));
+        return new(Token, _info?.Side ?? Side, _info?.Local, _info?.Remote, _choice.Name, _choice.Rule, _info?.TakenOver ?? false, Established, rebuilding,
+            subflows, _decisions?.ToArray() ?? []);
+    }
 
     private Endpoint Intern(Endpoint e) => e with { Address = Intern(e.Address) };
 

@@ -4,6 +4,7 @@ using Akka.Event;
 using Smapp.Actors.Configuration;
 using Smapp.Actors.Gateway;
 using Smapp.Actors.Local;
+using Smapp.Actors.Observing;
 using Smapp.Actors.Sampling;
 using Smapp.Netlink.Diag;
 using Smapp.Netlink.Mptcp;
@@ -26,7 +27,7 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
 {
     private readonly IActorRef _gateway;
     private readonly IActorRef? _sampler;
-    private readonly PolicySelector _selector;
+    private PolicySelector _selector;
     private readonly SupervisorSettings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IActorRef _self;
@@ -41,6 +42,8 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
     private bool _lookupInFlight;
     private long _started;
     private (int Count, TimeSpan Interval) _demand;
+    private bool _takeoverDone;
+    private List<IActorRef>? _readyWaiters;
 
     /// <summary>Make the actor of a connection made by a direct call (done in the supervisor's own turn).</summary>
     private sealed record MakeActor(ConnectionSlot Slot);
@@ -55,7 +58,11 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
         _scheduler = Context.System.Scheduler;
         _props = ConnectionActor.Props(gateway, settings.ConnectionDispatcher, settings.Mailbox);
         Receive<MptcpEvent>(Route);
-        Receive<EventsSubscribed>(s => _commands = s.Commands);
+        Receive<EventsSubscribed>(s =>
+        {
+            _commands = s.Commands;
+            CheckReady();
+        });
         Receive<CommandResult>(r =>
         {
             // The answer to a command a direct connection sent before the direct command path was known.
@@ -65,13 +72,39 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
             }
         });
         Receive<MakeActor>(m => Attach(m.Slot, null));
-        Receive<ConnectionsDumped>(HandleDump);
+        Receive<ConnectionsDumped>(d =>
+        {
+            HandleDump(d);
+            if (d.Purpose == DumpPurpose.Takeover)
+            {
+                _takeoverDone = true;
+                CheckReady();
+            }
+        });
+        Receive<StatusProtocol.AwaitReady>(_ =>
+        {
+            if (IsReady)
+            {
+                Sender.Tell(StatusProtocol.Ready.Instance);
+            }
+            else
+            {
+                (_readyWaiters ??= []).Add(Sender);
+            }
+        });
         Receive<EventsLost>(e => OnEventsLost(e.Source));
         Receive<LocalAddressesProtocol.Snapshot>(s => Broadcast(s.Addresses, null, null));
         Receive<LocalAddressesProtocol.Added>(a => Broadcast(a.All, a.Address, null));
         Receive<LocalAddressesProtocol.Removed>(r => Broadcast(r.All, null, r.Address));
         Receive<SamplerProtocol.SampleBatch>(HandleSamples);
         Receive<Terminated>(t => Forget(t.ActorRef));
+        Receive<StatusProtocol.GetStatus>(_ => Sender.Tell(StatusSnapshot()));
+        Receive<StatusProtocol.ReplaceSelector>(r =>
+        {
+            // New connections only: a slot keeps the choice (and the policy instance) it was made with.
+            _selector = r.Selector;
+            Sender.Tell(new StatusProtocol.SelectorReplaced(r.Selector.DefaultPolicy, r.Selector.Rules.Count));
+        });
         Receive<GetState>(_ => Sender.Tell(new ConnectionsState(_byToken.Where(kv => !kv.Value.Ended).Select(kv => kv.Key).ToList(), _sampling.Count)));
         Receive<ToConnection>(m =>
         {
@@ -121,6 +154,43 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
         public void OnEvent(MptcpEvent ev) => supervisor.Route(ev);
 
         public void OnEventsLost(string source) => supervisor.OnEventsLost(source);
+    }
+
+    /// <summary>Subscribed to the gateway (direct: its command path known) and the start-up takeover done.</summary>
+    private bool IsReady => (_takeoverDone || !_settings.Takeover) && (_commands is not null || !_settings.Direct);
+
+    private void CheckReady()
+    {
+        if (IsReady && _readyWaiters is { } waiters)
+        {
+            _readyWaiters = null;
+            foreach (var w in waiters)
+            {
+                w.Tell(StatusProtocol.Ready.Instance);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Every live connection as `smapp status` shows it, copied in this turn (on the loop thread, which owns the
+    /// cores). By message a core belongs to its actor's turn: such a connection shows its policy without subflows.
+    /// </summary>
+    private StatusProtocol.ConnectionsStatus StatusSnapshot()
+    {
+        var list = new List<StatusProtocol.ConnectionStatus>(_byToken.Count);
+        foreach (var (token, slot) in _byToken)
+        {
+            if (slot.Ended)
+            {
+                continue;
+            }
+
+            list.Add(slot.Direct && slot.Core is { } core
+                ? core.Status(slot.Rebuilding)
+                : new StatusProtocol.ConnectionStatus(token, Side.Client, null, null, slot.Choice.Name, slot.Choice.Rule, slot.FromKernel, false, slot.Rebuilding, [], []));
+        }
+
+        return new StatusProtocol.ConnectionsStatus(_scheduler.Now, list, _locals, _selector.DefaultPolicy, _selector.Rules.Count);
     }
 
     // --- events --------------------------------------------------------------------------------------------

@@ -56,6 +56,9 @@ public sealed class CommandChannel
 
     public long DecodeErrors { get; private set; }
 
+    /// <summary>Where each command's outcome is counted (by kind and errno), if anywhere.</summary>
+    public GatewayCounters? Counters { get; init; }
+
     public int PendingCount => _pending.Count;
 
     /// <summary>
@@ -94,6 +97,7 @@ public sealed class CommandChannel
         {
             listener?.Dispose();
             Failed++;
+            Counters?.Command(command, ErrnoOf(e));
             return new CommandResult(command, ErrnoOf(e), TextOf(e));
         }
     }
@@ -187,6 +191,7 @@ public sealed class CommandChannel
 
     private void Complete(Pending pending, int errno, string? message)
     {
+        Counters?.Command(pending.Command, errno);
         if (errno != 0)
         {
             Failed++;

@@ -57,6 +57,9 @@ internal sealed class DiagWorker : IDisposable
 
     private long _decodeErrors;
 
+    /// <summary>Where the sampler's dump durations go (a dump with a negative request id is not the sampler's).</summary>
+    public GatewayCounters? Counters { get; init; }
+
     /// <summary>Undecodable sock_diag messages so far (written by the worker thread, read by the loop).</summary>
     public long DecodeErrors => Interlocked.Read(ref _decodeErrors);
 
@@ -75,7 +78,13 @@ internal sealed class DiagWorker : IDisposable
             switch (request)
             {
                 case GatewayProtocol.DumpSubflows d:
+                    var started = System.Diagnostics.Stopwatch.GetTimestamp();
                     var subflows = client.Subflows();
+                    if (d.RequestId >= 0)
+                    {
+                        Counters?.SampleDump(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+                    }
+
                     Interlocked.Exchange(ref _decodeErrors, client.DecodeErrors);
                     return new GatewayProtocol.SubflowsDumped(d.RequestId, subflows, DateTimeOffset.UtcNow, null);
                 case GatewayProtocol.DumpConnections c:

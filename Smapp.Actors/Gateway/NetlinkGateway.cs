@@ -40,6 +40,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     private DiagWorker _diag = null!;
     private long _eventsDelivered;
     private long _decodeErrors;
+    private readonly GatewayCounters _counters;
 
     /// <summary>The loop says a socket is readable: one message type per socket.</summary>
     private sealed record EventsReadable
@@ -65,8 +66,9 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     /// <summary>A failure found before the command reached the kernel, answered after the asking call returned.</summary>
     private sealed record Refused(ICommandReplies ReplyTo, CommandResult Result);
 
-    public NetlinkGateway(GatewaySettings settings, NetworkNamespace ns)
+    public NetlinkGateway(GatewaySettings settings, NetworkNamespace ns, GatewayCounters? counters = null)
     {
+        _counters = counters ?? new GatewayCounters();
         _settings = settings;
         _ns = ns;
         _self = Self;
@@ -83,7 +85,15 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
             s.Subscriber.Tell(DumpLocal());
         });
         Receive<DumpSubflows>(d => _diag.Enqueue(d, Sender));
-        Receive<DumpConnections>(d => _diag.Enqueue(d, Sender));
+        Receive<DumpConnections>(d =>
+        {
+            if (d.Purpose == DumpPurpose.Resync)
+            {
+                _counters.Resync();
+            }
+
+            _diag.Enqueue(d, Sender);
+        });
         Receive<Sweep>(_ => _commands.Sweep());
         Receive<GetStats>(_ => Sender.Tell(new Stats(_eventsDelivered, _decodeErrors + _commands.DecodeErrors + _diag.DecodeErrors, _events.Stats.Overruns + _rtnl.Stats.Overruns,
             _commands.Sent, _commands.Failed, _commands.TimedOut, _commands.PendingCount, _loop.Iterations, Interlocked.Read(ref _loop.Wakeups), _events.Socket.ReceiveBufferSize)));
@@ -96,8 +106,8 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(GatewaySettings settings, NetworkNamespace ns, string dispatcher) =>
-        Akka.Actor.Props.Create(() => new NetlinkGateway(settings, ns)).WithDispatcher(dispatcher);
+    public static Props Props(GatewaySettings settings, NetworkNamespace ns, string dispatcher, GatewayCounters? counters = null) =>
+        Akka.Actor.Props.Create(() => new NetlinkGateway(settings, ns, counters)).WithDispatcher(dispatcher);
 
     protected override void PreStart()
     {
@@ -116,9 +126,9 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         // the kernel drops ACKs, which then time out. The same size as the event socket's.
         _commandSocket.SetReceiveBuffer(_settings.ReceiveBuffer);
         _family = GenericNetlink.Resolve(_commandSocket, MptcpPmNames.Family);
-        _commands = new CommandChannel(_commandSocket, _family.Id, _settings.CommandTimeout, _listeners);
+        _commands = new CommandChannel(_commandSocket, _family.Id, _settings.CommandTimeout, _listeners) { Counters = _counters };
         _rtnl = RtnetlinkSubscription.Open(nonBlocking: false);
-        _diag = new DiagWorker(_ns);
+        _diag = new DiagWorker(_ns) { Counters = _counters };
         var self = Self;
         _loop.AddSource(_events.Socket.Fd, () => self.Tell(EventsReadable.Instance));
         _loop.AddSource(_commandSocket.Fd, () => self.Tell(CommandsReadable.Instance));
@@ -160,8 +170,12 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
     private void DrainEvents()
     {
-        for (var i = 0; i < DrainBudget && _events.ReceiveOnce(this, block: false) is ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender or ReceiveStatus.Interrupted or ReceiveStatus.Truncated; i++)
+        for (var i = 0; i < DrainBudget && _events.ReceiveOnce(this, block: false) is var status and (ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender or ReceiveStatus.Interrupted or ReceiveStatus.Truncated); i++)
         {
+            if (status == ReceiveStatus.ForeignSender)
+            {
+                _counters.Forged();
+            }
         }
 
         _loop.Rearm(_events.Socket.Fd);
@@ -170,10 +184,14 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     void INetlinkSink<MptcpEvent>.OnItem(MptcpEvent item, ReadOnlySpan<byte> raw)
     {
         _eventsDelivered++;
+        _counters.Event(item.Type);
+        _counters.EventStarts();
         foreach (var d in _directSubscribers)
         {
             d.OnEvent(item);
         }
+
+        _counters.EventEnds();
 
         foreach (var s in _eventSubscribers)
         {
@@ -220,6 +238,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
     void INetlinkSink<MptcpEvent>.OnLost()
     {
+        _counters.Dropped();
         _log.Warning("ENOBUFS on mptcp_pm_events: the kernel dropped events; subscribers rebuild their state from sock_diag");
         var lost = new EventsLost("mptcp_pm_events");
         foreach (var d in _directSubscribers)
@@ -257,6 +276,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     private void DecodeFailed(string source, DecodeError error, ReadOnlySpan<byte> datagram)
     {
         _decodeErrors++;
+        _counters.Malformed();
         if (_decodeErrors <= 20 || _decodeErrors % 1000 == 0)
         {
             _log.Warning("undecodable {Source} message #{Count} ({Error}); datagram {Hex}", source, _decodeErrors, error.ToString(),
@@ -272,6 +292,10 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         {
             // Explicitly our own ref: a direct sender calls this from other actors' turns, where Self is theirs.
             _self.Tell(new Refused(replyTo, refused), _self);
+        }
+        else
+        {
+            _counters.CommandWritten();
         }
     }
 

@@ -51,9 +51,11 @@ public static class RunCommand
         // 1. Configuration first: a bad key stops us before anything touches the kernel.
         Akka.Configuration.Config config;
         SmappSettings settings;
+        OperationsSettings ops;
         try
         {
             (config, settings) = ConfigLoader.Load(configPath, policy, sets);
+            ops = OperationsSettings.FromConfig(config, netns);
         }
         catch (ConfigError e)
         {
@@ -93,7 +95,9 @@ public static class RunCommand
 
         var level = logLevel switch { "debug" => LogEventLevel.Debug, "warning" => LogEventLevel.Warning, "error" => LogEventLevel.Error, _ => LogEventLevel.Information };
         var logConfig = new LoggerConfiguration().MinimumLevel.Is(level).Enrich.FromLogContext();
-        Log.Logger = (logFormat == "json"
+        // Under systemd (JOURNAL_STREAM set) text logs go to the journal: no timestamps or colours, a syslog priority each.
+        var journal = logFormat == "text" && Environment.GetEnvironmentVariable("JOURNAL_STREAM") is { Length: > 0 };
+        Log.Logger = (journal ? logConfig.WriteTo.Console(new Service.JournalFormatter(), standardErrorFromLevel: LogEventLevel.Verbose) : logFormat == "json"
             ? logConfig.WriteTo.Console(new Serilog.Formatting.Json.JsonFormatter(renderMessage: true), standardErrorFromLevel: LogEventLevel.Verbose)
             : logConfig.WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {Message:lj}{NewLine}{Exception}", standardErrorFromLevel: LogEventLevel.Verbose))
             .CreateLogger();
@@ -136,8 +140,29 @@ public static class RunCommand
                 });
             });
             using var host = builder.Build();
-            await host.RunAsync(ct);
+            await host.StartAsync(ct);
+            Service.DaemonServices services;
+            try
+            {
+                services = await Service.DaemonServices.StartAsync(host, runtime!, ns, settings, ops, () => ConfigLoader.Load(configPath, policy, sets), ct);
+            }
+            catch
+            {
+                await host.StopAsync(CancellationToken.None);
+                throw;
+            }
+
+            await using (services)
+            {
+                await host.WaitForShutdownAsync(ct);
+            }
+
             return 0;
+        }
+        catch (Service.StartRefusedException e)
+        {
+            Log.Fatal("smapp stopped: {Message}", e.Message);
+            return 1;
         }
         catch (Exception e)
         {

@@ -1,0 +1,94 @@
+using System.Net;
+using Akka.Configuration;
+using Smapp.Actors.Configuration;
+
+namespace Smapp.Host.Configuration;
+
+/// <summary>
+/// The daemon's operations keys: <c>smapp.status.socket</c> (the status socket: "" for /run/smapp/NS.sock, "off"
+/// for none) and <c>smapp.metrics.listen</c> (Prometheus at http://ADDR:PORT/metrics inside the managed namespace;
+/// "off", the default, for none).
+/// </summary>
+public sealed record OperationsSettings(string? StatusSocket, IPEndPoint? MetricsListen)
+{
+    private static readonly string[] StatusKeys = ["socket"];
+    private static readonly string[] MetricsKeys = ["listen"];
+
+    /// <summary>Reads and checks the keys; <paramref name="ns"/> names the default socket.</summary>
+    public static OperationsSettings FromConfig(Config root, string? ns)
+    {
+        var status = Section(root, "smapp.status", StatusKeys);
+        var metrics = Section(root, "smapp.metrics", MetricsKeys);
+        var socket = Text(status, "smapp.status.socket", "socket", "");
+        string? statusSocket = socket switch
+        {
+            "" => Status.StatusServer.DefaultPath(ns),
+            "off" => null,
+            _ when !socket.StartsWith('/') => throw new ConfigError("smapp.status.socket", $"'{socket}' is not an absolute path (or \"\" for /run/smapp/NS.sock, off for none)"),
+            _ when socket.Length > 107 => throw new ConfigError("smapp.status.socket", $"'{socket}' is longer than a Unix socket path may be (107 bytes)"),
+            _ => socket,
+        };
+
+        var listen = Text(metrics, "smapp.metrics.listen", "listen", "off");
+        IPEndPoint? endpoint = null;
+        if (listen is not ("off" or ""))
+        {
+            if (!IPEndPoint.TryParse(listen, out endpoint) || endpoint.Port == 0)
+            {
+                throw new ConfigError("smapp.metrics.listen", $"'{listen}' is not ADDRESS:PORT (like 127.0.0.1:9464 or [::1]:9464), or off");
+            }
+        }
+
+        return new OperationsSettings(statusSocket, endpoint);
+    }
+
+    private static Config Section(Config root, string path, string[] known)
+    {
+        if (!root.HasPath(path))
+        {
+            return ConfigurationFactory.Empty;
+        }
+
+        Config section;
+        try
+        {
+            section = root.GetConfig(path);
+        }
+        catch (Exception)
+        {
+            throw new ConfigError(path, "must be a section like { ... }");
+        }
+
+        if (section is null || section.IsEmpty)
+        {
+            return ConfigurationFactory.Empty;
+        }
+
+        foreach (var key in section.Root.GetObject().Items.Keys)
+        {
+            if (!known.Contains(key))
+            {
+                throw new ConfigError($"{path}.{key}", $"unknown key (known here: {string.Join(", ", known)})");
+            }
+        }
+
+        return section;
+    }
+
+    private static string Text(Config c, string key, string path, string fallback)
+    {
+        if (c.IsEmpty || !c.HasPath(path))
+        {
+            return fallback;
+        }
+
+        try
+        {
+            return c.GetString(path) ?? fallback;
+        }
+        catch (Exception)
+        {
+            throw new ConfigError(key, "must be a string");
+        }
+    }
+}
