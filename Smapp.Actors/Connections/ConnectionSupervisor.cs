@@ -45,6 +45,25 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
     private bool _takeoverDone;
     private List<IActorRef>? _readyWaiters;
 
+    /// <summary>Connections started since the last trim (see <see cref="TrimWhenIdle"/>).</summary>
+    private int _startedSinceTrim;
+    private bool _trimScheduled;
+    private int _trims;
+
+    /// <summary>
+    /// Once every connection is gone after a busy spell (at least <see cref="TrimAfter"/> started since the last trim) and none came for
+    /// <see cref="TrimDelay"/>: one aggressive, compacting collection, so that the GC gives the memory of the spell back
+    /// to the system (an idle daemon's resident memory returns toward its baseline instead of staying at the peak). It
+    /// runs on the loop thread while nothing is managed, so it delays no connection.
+    /// </summary>
+    private sealed record TrimWhenIdle
+    {
+        public static readonly TrimWhenIdle Instance = new();
+    }
+
+    internal const int TrimAfter = 1000;
+    internal static readonly TimeSpan TrimDelay = TimeSpan.FromSeconds(5);
+
     /// <summary>Make the actor of a connection made by a direct call (done in the supervisor's own turn).</summary>
     private sealed record MakeActor(ConnectionSlot Slot);
 
@@ -99,6 +118,7 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
         Receive<SamplerProtocol.SampleBatch>(HandleSamples);
         Receive<Terminated>(t => Forget(t.ActorRef));
         Receive<StatusProtocol.GetStatus>(_ => Sender.Tell(StatusSnapshot()));
+        Receive<TrimWhenIdle>(_ => Trim());
         Receive<StatusProtocol.ReplaceSelector>(r =>
         {
             // New connections only: a slot keeps the choice (and the policy instance) it was made with.
@@ -190,7 +210,13 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
                 : new StatusProtocol.ConnectionStatus(token, Side.Client, null, null, slot.Choice.Name, slot.Choice.Rule, slot.FromKernel, false, slot.Rebuilding, [], []));
         }
 
-        return new StatusProtocol.ConnectionsStatus(_scheduler.Now, list, _locals, _selector.DefaultPolicy, _selector.Rules.Count);
+        var actors = 0;
+        foreach (var slot in _byToken.Values)
+        {
+            actors += slot.Actor is null ? 0 : 1;
+        }
+
+        return new StatusProtocol.ConnectionsStatus(_scheduler.Now, list, _locals, _selector.DefaultPolicy, _selector.Rules.Count, _byToken.Count, actors, _trims);
     }
 
     // --- events --------------------------------------------------------------------------------------------
@@ -269,6 +295,7 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
         var choice = _selector.Select(side, local, remote);
         var slot = new ConnectionSlot(token, choice, _gateway, _settings.Direct, _commands, _self, _log, _scheduler, this) { FromKernel = origin is FromKernel, DecisionsAtInfo = _settings.DecisionsAtInfo };
         _byToken[token] = slot;
+        _startedSinceTrim++;
         if (choice.NeedsSamples)
         {
             _sampling[token] = choice.SampleInterval ?? _settings.SampleInterval ?? TimeSpan.FromMilliseconds(100);
@@ -361,7 +388,30 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
             {
                 UpdateDemand();
             }
+
+            if (_byToken.Count == 0 && _startedSinceTrim >= TrimAfter && !_trimScheduled)
+            {
+                _trimScheduled = true;
+                _scheduler.ScheduleTellOnce(TrimDelay, _self, TrimWhenIdle.Instance, _self);
+            }
         }
+    }
+
+    private void Trim()
+    {
+        _trimScheduled = false;
+        if (_byToken.Count != 0)
+        {
+            return; // busy again: the next time the last connection goes, it is scheduled again
+        }
+
+        var before = Environment.WorkingSet;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        _trims++;
+        _log.Debug("idle after {0} connections: a compacting collection took {1:0.0} ms; resident {2:0.0} -> {3:0.0} MiB", _startedSinceTrim,
+            clock.Elapsed.TotalMilliseconds, before / 1048576.0, Environment.WorkingSet / 1048576.0);
+        _startedSinceTrim = 0;
     }
 
     private void UpdateDemand()

@@ -48,8 +48,14 @@ public static class StatusProtocol
     public sealed record ConnectionStatus(uint Token, Side Side, Endpoint? Local, Endpoint? Remote, string Policy, string Rule, bool TakenOver, bool Established,
         bool Rebuilding, IReadOnlyList<SubflowStatus> Subflows, IReadOnlyList<Decision> Decisions);
 
-    /// <summary>The supervisor's answer: the connections, the local addresses (interface names), and the rules in force.</summary>
-    public sealed record ConnectionsStatus(DateTimeOffset At, IReadOnlyList<ConnectionStatus> Connections, ImmutableList<LocalAddress> Locals, string DefaultPolicy, int Rules);
+    /// <summary>
+    /// The supervisor's answer: the connections, the local addresses (interface names), and the rules in force;
+    /// <paramref name="Slots"/>: connection slots held (ended ones not yet removed included), <paramref name="Actors"/>:
+    /// connection actors alive (direct connections get one only when a timer, a failure or a query needs it);
+    /// <paramref name="IdleTrims"/>: compacting collections made once the connections of a busy spell were all gone.
+    /// </summary>
+    public sealed record ConnectionsStatus(DateTimeOffset At, IReadOnlyList<ConnectionStatus> Connections, ImmutableList<LocalAddress> Locals, string DefaultPolicy, int Rules,
+        int Slots = 0, int Actors = 0, int IdleTrims = 0);
 }
 
 /// <summary>The last few decisions of one connection: a small ring, made when the policy first logs one.</summary>

@@ -11,7 +11,15 @@ public sealed record StatusReport(
     string DefaultPolicy,
     int Rules,
     IReadOnlyList<ConnectionReport> Connections,
-    GatewayReport Gateway);
+    GatewayReport Gateway,
+    ProcessReport? Process = null);
+
+/// <summary>
+/// The daemon process: connection slots and actors (the soak's "back to baseline" figures), the managed heap
+/// (<see cref="GC.GetTotalMemory(bool)"/> without a collection, and the GC's heap size at its last collection),
+/// resident memory, threads, and the compacting collections made when a busy spell's connections were all gone.
+/// </summary>
+public sealed record ProcessReport(int Slots, int Actors, long HeapBytes, long GcHeapBytes, long RssBytes, int Threads, long Gen0Collections, long Gen2Collections, int IdleTrims);
 
 public sealed record ConnectionReport(
     string Token,

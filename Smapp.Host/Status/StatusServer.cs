@@ -210,7 +210,9 @@ public sealed class StatusServer : IDisposable
         }).ToList();
         var gateway = new GatewayReport(stats.Events, counters.Events, stats.CommandsSent, stats.CommandsFailed, stats.CommandsTimedOut, stats.PendingCommands,
             counters.Commands, counters.Resyncs, counters.Dropped, counters.Forged, counters.Malformed, counters.SamplerDumps, stats.LoopWakeups);
-        return new StatusReport(ns, Environment.ProcessId, status.At, status.DefaultPolicy, status.Rules, connections, gateway);
+        var process = new ProcessReport(status.Slots, status.Actors, GC.GetTotalMemory(false), GC.GetGCMemoryInfo().HeapSizeBytes, Environment.WorkingSet,
+            System.Diagnostics.Process.GetCurrentProcess().Threads.Count, GC.CollectionCount(0), GC.CollectionCount(2), status.IdleTrims);
+        return new StatusReport(ns, Environment.ProcessId, status.At, status.DefaultPolicy, status.Rules, connections, gateway, process);
     }
 
     public void Dispose()

@@ -69,6 +69,13 @@ public static class StatusTable
         sb.AppendLine($"  commands: {g.CommandsSent} sent, {g.CommandsFailed} failed, {g.CommandsTimedOut} timed out, {g.CommandsPending} pending" +
             (g.Commands.Count == 0 ? "" : $"; {string.Join(", ", g.Commands.Select(c => $"{c.Command} {(c.Outcome == "ok" ? "ok" : c.Errno)} {c.Count}"))}"));
         sb.Append($"  lost-event resyncs {g.Resyncs}, dropped (ENOBUFS) {g.DroppedEvents}, forged {g.ForgedMessages}, malformed {g.MalformedMessages}, sampler dumps {g.SamplerDumps}");
+        if (r.Process is { } p)
+        {
+            sb.AppendLine();
+            sb.Append($"process: {p.Slots} connection slot(s), {p.Actors} connection actor(s); managed heap {p.HeapBytes / 1048576.0:0.0} MiB " +
+                $"(GC heap {p.GcHeapBytes / 1048576.0:0.0} MiB; {p.Gen0Collections} gen0, {p.Gen2Collections} gen2 collections, {p.IdleTrims} idle trim(s)), resident {p.RssBytes / 1048576.0:0.0} MiB, {p.Threads} threads");
+        }
+
         return sb.ToString();
     }
 }
