@@ -40,6 +40,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     private DiagWorker _diag = null!;
     private long _eventsDelivered;
     private long _decodeErrors;
+    private bool _routeLost;
 
     /// <summary>The loop says a socket is readable: one message type per socket.</summary>
     private sealed record EventsReadable
@@ -199,8 +200,17 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
     private void DrainRoute()
     {
-        for (var i = 0; i < DrainBudget && _rtnl.ReceiveOnce(this, block: false) is ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender or ReceiveStatus.Interrupted or ReceiveStatus.Truncated; i++)
+        var status = ReceiveStatus.Datagram;
+        for (var i = 0; i < DrainBudget && (status = _rtnl.ReceiveOnce(this, block: false)) is ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender or ReceiveStatus.Interrupted or ReceiveStatus.Truncated; i++)
         {
+        }
+
+        if (_routeLost && status == ReceiveStatus.WouldBlock)
+        {
+            // The kernel reports ENOBUFS before the messages still queued, which are older than a dump made then: the
+            // table is dumped once the queue is empty, so that the snapshot comes after every stale change.
+            _routeLost = false;
+            SendLocalSnapshot();
         }
 
         _loop.Rearm(_rtnl.Socket.Fd);
@@ -238,7 +248,12 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
     void INetlinkSink<LocalChange>.OnLost()
     {
-        _log.Warning("ENOBUFS on rtnetlink: address and link changes were lost; dumping them again");
+        _log.Warning("ENOBUFS on rtnetlink: address and link changes were lost; dumping them again once the queue is drained");
+        _routeLost = true;
+    }
+
+    private void SendLocalSnapshot()
+    {
         var snapshot = DumpLocal();
         foreach (var s in _localSubscribers)
         {
