@@ -142,6 +142,9 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner, IWithTimers
         return settings.ConnectionDispatcher is null ? p : p.WithDispatcher(settings.ConnectionDispatcher);
     }
 
+    protected override void PostStop() =>
+        _log.Info("connection supervisor stopped with {Count} connections managed ({Actors} actors)", _byToken.Values.Count(x => !x.Ended), _byActor.Count);
+
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(_settings.MaxRestarts, _settings.RestartWindow ?? TimeSpan.FromMinutes(1), _ => Directive.Restart);
 
@@ -244,7 +247,8 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner, IWithTimers
         }
         else
         {
-            _log.Info("reconciled with the kernel in {Rounds} rounds: {Total} changes", _resyncRound, _resyncTotal);
+            _log.Info("reconciled with the kernel in {Rounds} rounds: {Total} changes; {Count} connections managed",
+                _resyncRound, _resyncTotal, _byToken.Values.Count(x => !x.Ended));
         }
     }
 
