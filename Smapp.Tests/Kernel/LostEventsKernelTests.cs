@@ -134,7 +134,7 @@ public class LostEventsKernelTests(ITestOutputHelper output)
             }, Generous), "the held connections never all had their two subflows");
 
             // A link of its own for the flood of address changes (down: none of them is ever usable).
-            bed.Ip(bed.ClientNs, "link", "add", "flood0", "type", "dummy");
+            bed.Ip(bed.ClientNs, "link", "add", "flood0", "type", "veth", "peer", "name", "flood1");
             var batch = Path.GetTempFileName();
             try
             {
@@ -196,7 +196,7 @@ public class LostEventsKernelTests(ITestOutputHelper output)
         var flaps = FaultTools.Size("SMAPP_FAULT_FLAPS", 20);
         const int cap = 2;
         using var bed = Testbed.Up("two-path");
-        using var smapp = new SmappProcess("--netns", bed.ClientNs, "--policy", "fullmesh", "--log-level", "warning",
+        using var smapp = new SmappProcess("--netns", bed.ClientNs, "--policy", "fullmesh", "--log-level", "info",
             "--set", $"smapp.policies.fullmesh.max-subflows={cap}");
         smapp.WaitFor("start-up takeover");
         using var server = new Mptcp.Server(bed.ServerNs, IPAddress.Any, Port);
