@@ -263,10 +263,17 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     }
 
     /// <summary>Every address and link now (a small dump on the loop thread, which lives in the namespace).</summary>
-    private static LocalSnapshot DumpLocal()
+    private LocalSnapshot DumpLocal()
     {
         using var dump = NetlinkSocket.Open(Smapp.Netlink.NetlinkProtocol.Route);
-        return new LocalSnapshot(RtnetlinkDump.Addresses(dump), RtnetlinkDump.Links(dump));
+        var snapshot = new LocalSnapshot(RtnetlinkDump.Addresses(dump, out var addressErrors), RtnetlinkDump.Links(dump, out var linkErrors));
+        if (addressErrors + linkErrors > 0)
+        {
+            _decodeErrors += addressErrors + linkErrors;
+            _log.Warning("rtnetlink dump: {Count} undecodable messages skipped", addressErrors + linkErrors);
+        }
+
+        return snapshot;
     }
 
     private void DecodeFailed(string source, DecodeError error, ReadOnlySpan<byte> datagram)
