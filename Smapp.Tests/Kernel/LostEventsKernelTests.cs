@@ -51,18 +51,21 @@ public class LostEventsKernelTests(ITestOutputHelper output)
     public void Events_lost_while_the_daemon_is_stopped_are_recovered_every_open_connection_joins_and_none_is_left_behind()
     {
         // CI: 150 conn/s for 6 s, stopped 2 s, each connection held 5 s (longer than the stop: it is still open when the
-        // daemon comes back). Full size: SMAPP_FAULT_RATE=1200 SMAPP_FAULT_SECONDS=30 SMAPP_FAULT_STOP_MS=10000 SMAPP_FAULT_HOLD_MS=13000.
+        // daemon comes back). Full size: SMAPP_FAULT_RATE=1200 SMAPP_FAULT_SECONDS=30 SMAPP_FAULT_STOP_MS=10000
+        // SMAPP_FAULT_HOLD_MS=13000 SMAPP_FAULT_BUFFER=8MiB.
         var rate = FaultTools.Size("SMAPP_FAULT_RATE", 150);
         var seconds = FaultTools.Size("SMAPP_FAULT_SECONDS", 6);
         var stopMs = FaultTools.Size("SMAPP_FAULT_STOP_MS", 2000);
         var holdMs = FaultTools.Size("SMAPP_FAULT_HOLD_MS", 5000);
+        var buffer = Environment.GetEnvironmentVariable("SMAPP_FAULT_BUFFER") is { Length: > 0 } b ? b : "64KiB";
         using var bed = Testbed.Up("two-path");
         Tune(bed);
         using var sink = Sink(bed, seconds + holdMs / 1000 + 300);
 
-        // A small event socket buffer (the smallest allowed) so that a short stop overflows it.
+        // A small event socket buffer (the smallest allowed) so that a short stop overflows it; the full-size run uses
+        // the default (SMAPP_FAULT_BUFFER=8MiB).
         using var smapp = new SmappProcess("--netns", bed.ClientNs, "--policy", "fullmesh", "--log-level", "info",
-            "--set", "smapp.gateway.receive-buffer=64KiB", "--set", "smapp.decision-log=debug");
+            "--set", $"smapp.gateway.receive-buffer={buffer}", "--set", "smapp.decision-log=debug");
         smapp.WaitFor("start-up takeover");
         var dropsBefore = FaultTools.NetlinkDrops(bed.ClientNs, smapp.Pid, NetlinkGeneric);
 
