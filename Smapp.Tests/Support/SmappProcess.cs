@@ -91,8 +91,16 @@ public sealed class SmappProcess : IDisposable
         return _process.ExitCode;
     }
 
+    private bool _disposed;
+
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         try
         {
             if (!_process.HasExited)
