@@ -166,6 +166,16 @@ public class SmallPartsTests
     public void Reconcile_rounds_back_off_doubling_to_two_seconds(int round, int ms) =>
         Assert.Equal(TimeSpan.FromMilliseconds(ms), ConnectionSupervisor.ResyncDelay(round));
 
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(1, 100)]
+    [InlineData(2, 200)]
+    [InlineData(6, 3200)]
+    [InlineData(7, 5000)]
+    [InlineData(30, 5000)]
+    public void A_failed_socket_is_reopened_at_once_then_with_doubling_waits_to_five_seconds(int attempt, int ms) =>
+        Assert.Equal(TimeSpan.FromMilliseconds(ms), Smapp.Actors.Gateway.NetlinkGateway.ReopenDelay(attempt));
+
     [Fact]
     public void Reconciling_connections_resyncs_the_known_adopts_the_new_and_ends_the_gone()
     {
