@@ -258,6 +258,56 @@ public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
     };
 
     /// <summary>
+    /// One datagram of the answer to request <paramref name="sequence"/>: its messages (headers included) are added
+    /// to <paramref name="replies"/>; returns true once the answer is complete (NLMSG_DONE, or an ACK). A refusal
+    /// throws <see cref="NetlinkException"/> with the kernel's errno, as does an ACK that cannot be decoded; any other
+    /// malformed message goes to <paramref name="onDecodeError"/>. Messages of other requests or senders are skipped.
+    /// </summary>
+    public static bool ReadReply(ReadOnlySpan<byte> datagram, uint sequence, uint portId, List<byte[]> replies, Action<DecodeError>? onDecodeError = null)
+    {
+        var reader = new NetlinkMessageReader(datagram);
+        DecodeError? err;
+        while (reader.TryRead(out var msg, out err))
+        {
+            if (msg.Header.Sequence != sequence || msg.Header.PortId != portId && msg.Header.PortId != 0)
+            {
+                continue;
+            }
+
+            switch (msg.Header.Type)
+            {
+                case NetlinkMessageType.Error:
+                    if (!NetlinkAck.TryDecode(msg, out var ack, out var ackErr))
+                    {
+                        throw new NetlinkException(Errno.EIO, ackErr!.ToString(), "undecodable ack");
+                    }
+
+                    if (!ack!.IsSuccess)
+                    {
+                        throw new NetlinkException(ack.Errno, ack.Message);
+                    }
+
+                    return true;
+                case NetlinkMessageType.Done:
+                    return true;
+                case NetlinkMessageType.Noop:
+                    continue;
+                default:
+                    // Keep the whole message (header included) so callers can decode it like any other.
+                    replies.Add(datagram.Slice(msg.Offset, (int)msg.Header.Length).ToArray());
+                    break;
+            }
+        }
+
+        if (err is not null)
+        {
+            onDecodeError?.Invoke(err);
+        }
+
+        return false;
+    }
+
+    /// <summary>
     /// Sends a request built in <paramref name="request"/> and collects the replies with its sequence number:
     /// every message of a dump until NLMSG_DONE, or the ACK. A refusal throws <see cref="NetlinkException"/>
     /// with the errno and the kernel's extended-ack text. Replies to other sequence numbers are skipped.
@@ -285,43 +335,9 @@ public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
                 throw new NetlinkException(Errno.EMSGSIZE, "reply larger than the receive buffer");
             }
 
-            var reader = new NetlinkMessageReader(Received);
-            DecodeError? err;
-            while (reader.TryRead(out var msg, out err))
+            if (ReadReply(Received, sequence, PortId, replies, onDecodeError))
             {
-                if (msg.Header.Sequence != sequence || msg.Header.PortId != PortId && msg.Header.PortId != 0)
-                {
-                    continue;
-                }
-
-                switch (msg.Header.Type)
-                {
-                    case NetlinkMessageType.Error:
-                        if (!NetlinkAck.TryDecode(msg, out var ack, out var ackErr))
-                        {
-                            throw new NetlinkException(Errno.EIO, ackErr!.ToString(), "undecodable ack");
-                        }
-
-                        if (!ack!.IsSuccess)
-                        {
-                            throw new NetlinkException(ack.Errno, ack.Message);
-                        }
-
-                        return replies;
-                    case NetlinkMessageType.Done:
-                        return replies;
-                    case NetlinkMessageType.Noop:
-                        continue;
-                    default:
-                        // Keep the whole message (header included) so callers can decode it like any other.
-                        replies.Add(Received.Slice(msg.Offset, (int)msg.Header.Length).ToArray());
-                        break;
-                }
-            }
-
-            if (err is not null)
-            {
-                onDecodeError?.Invoke(err);
+                return replies;
             }
         }
     }

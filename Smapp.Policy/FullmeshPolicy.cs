@@ -17,7 +17,36 @@ public sealed class FullmeshPolicy(BackoffSettings backoff, IReadOnlyList<string
 
     public override PolicyEvents Subscriptions =>
         PolicyEvents.Established | PolicyEvents.LocalAddressAdded | PolicyEvents.LocalAddressRemoved |
-        PolicyEvents.Announced | PolicyEvents.Removed | PolicyEvents.SubflowClosed;
+        PolicyEvents.Announced | PolicyEvents.Removed | PolicyEvents.SubflowClosed | PolicyEvents.SubflowEstablished | PolicyEvents.Timer;
+
+    private const string RefillTimer = "fullmesh-refill";
+
+    /// <summary>How long until the pairs are looked at again when subflows given up on (on their way out) fill the cap.</summary>
+    public static readonly TimeSpan RefillDelay = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// The subflows the connection holds against its cap: every one the kernel may have (connecting or up, even one
+    /// given up on whose destroy has not gone through yet, and those the kernel reports that we did not open), and
+    /// those waiting to be re-opened.
+    /// </summary>
+    public static int Held(IConnectionContext ctx) =>
+        ctx.Subflows.Count(s => s.Phase is SubflowPhase.Connecting or SubflowPhase.Established || s.Phase == SubflowPhase.Pending && !s.Abandoned);
+
+    /// <summary>A subflow came up that would put the connection over its cap (one we did not open, or found by a reconcile): it is closed.</summary>
+    public override void OnSubflowEstablished(IConnectionContext ctx, Subflow subflow)
+    {
+        if (ctx.Connection.Side == Side.Server || subflow.Initial || subflow.Abandoned)
+        {
+            return;
+        }
+
+        var held = Held(ctx);
+        if (held > maxSubflows)
+        {
+            ctx.Log("close", $"subflow {subflow}: the connection holds {held} subflows, over the most allowed ({maxSubflows})");
+            ctx.CloseSubflow(subflow);
+        }
+    }
 
     public override void OnEstablished(IConnectionContext ctx) => Fill(ctx, "connection established");
 
@@ -28,6 +57,14 @@ public sealed class FullmeshPolicy(BackoffSettings backoff, IReadOnlyList<string
         if (useAnnounced)
         {
             Fill(ctx, $"peer announced {address}");
+        }
+    }
+
+    public override void OnTimer(IConnectionContext ctx, string key)
+    {
+        if (key == RefillTimer)
+        {
+            Fill(ctx, "subflows given up on have gone");
         }
     }
 
@@ -105,7 +142,7 @@ public sealed class FullmeshPolicy(BackoffSettings backoff, IReadOnlyList<string
                     continue;
                 }
 
-                var live = ctx.Subflows.Count(s => !s.Abandoned);
+                var live = Held(ctx);
                 if (ctx.Subflows.Any(s => !s.Abandoned && AddressForm.Same(s.Local.Address, local.Address) && AddressForm.Same(s.Remote.Address, remote.Address)))
                 {
                     continue;
@@ -114,6 +151,12 @@ public sealed class FullmeshPolicy(BackoffSettings backoff, IReadOnlyList<string
                 if (live >= maxSubflows)
                 {
                     ctx.Log("skip", $"{local} -> {remote}: the connection has {live} subflows, the most allowed ({maxSubflows})");
+                    if (ctx.Subflows.Any(s => s.Abandoned))
+                    {
+                        // Some of them are on their way out (destroyed, or to be once the kernel tells their port): look again.
+                        ctx.StartTimer(RefillTimer, RefillDelay);
+                    }
+
                     return;
                 }
 

@@ -56,5 +56,11 @@ public sealed class Subflow
     /// <summary>The last command given for this subflow (its create, its destroy, a backup change).</summary>
     public CommandHandle? LastCommand { get; internal set; }
 
+    /// <summary>
+    /// When it entered its current phase (a <see cref="System.Diagnostics.Stopwatch"/> timestamp): a reconcile judges
+    /// only what existed before its dump was asked for.
+    /// </summary>
+    internal long Stamp { get; set; }
+
     public override string ToString() => $"#{Id} {Local}->{Remote}{(Backup ? " backup" : "")} {Phase.ToString().ToLowerInvariant()}";
 }

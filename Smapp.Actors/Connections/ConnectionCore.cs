@@ -38,6 +38,14 @@ internal interface IConnectionHost
 
     /// <summary>The connection is over (closed, or gone from the kernel): the host stops.</summary>
     void Finished();
+
+    /// <summary>
+    /// The core needs the kernel's view of this connection (a subflow it gave up on is being opened and its port is
+    /// unknown): a <see cref="ConnectionCore.OnResync"/> follows.
+    /// </summary>
+    void RequestCheck()
+    {
+    }
 }
 
 /// <summary>
@@ -284,6 +292,13 @@ internal sealed class ConnectionCore : IConnectionContext
         }
 
         if (Wants(PolicyEvents.CommandResult)) { _policy.OnCommandResult(this, new CommandOutcome(handle, errno, r.Message, subflowId)); }
+        if (s is not null && r.Success && r.Command is DestroySubflow && s.Abandoned)
+        {
+            // The kernel closed it inside the command: it holds it no more (its SUB_CLOSED, if one comes, finds nothing).
+            _subflows.Forget(s);
+            return;
+        }
+
         if (s is null || r.Success && r.Command is not SetBackup)
         {
             return;
@@ -392,27 +407,67 @@ internal sealed class ConnectionCore : IConnectionContext
         }
     }
 
-    /// <summary>The kernel's view after events were lost: null when the connection is gone.</summary>
-    public void OnResync(ConnectionDiag? connection, IReadOnlyList<SubflowDiag> subflows)
+    /// <summary>
+    /// The kernel's view after events were lost (or when asked for): null when the connection is gone. The kernel is the
+    /// truth: a subflow it does not have is closed, one it has up is up, one it has and we never heard of is adopted as
+    /// established. Only what existed before <paramref name="judgedBefore"/> (when the dump was asked for) can be found
+    /// missing. Returns how many things changed (0: we agreed already).
+    /// </summary>
+    public int OnResync(ConnectionDiag? connection, IReadOnlyList<SubflowDiag> subflows, long judgedBefore = long.MaxValue)
     {
         if (connection is null)
         {
             End();
-            return;
+            return 1;
         }
 
-        var plan = Reconciliation.Subflows(_subflows.All, subflows);
+        var plan = Reconciliation.Subflows(_subflows.All, subflows, judgedBefore);
+        if (plan.Changes == 0)
+        {
+            return 0;
+        }
+
+        _host.Log.Debug("connection {Token:x8} reconciled: {Vanished} vanished, {Promoted} up unseen, {Learned} ports learned, {Unknown} adopted",
+            Token, plan.Vanished.Count, plan.Promoted.Count, plan.PortsLearned.Count, plan.Unknown.Count);
         foreach (var s in plan.Vanished)
         {
             Closed(s, CloseReason.None);
+        }
+
+        foreach (var (s, row) in plan.PortsLearned)
+        {
+            SubflowTable.PortLearned(s, row.Id.SourcePort);
+            if (s.Abandoned)
+            {
+                Destroy(s); // given up on while connecting: now that its port is known it can go
+            }
+        }
+
+        foreach (var (s, row) in plan.Promoted)
+        {
+            SubflowTable.Established(s, Intern(new Endpoint(row.Id.Source, row.Id.SourcePort)), Intern(new Endpoint(row.Id.Destination, row.Id.DestinationPort)),
+                row.LocalId, row.RemoteId, row.BackupLocal, Now);
+            _ids.Remember(row.Id.Source, row.LocalId);
+            if (s.Abandoned)
+            {
+                Destroy(s);
+            }
+            else if (Wants(PolicyEvents.SubflowEstablished))
+            {
+                _policy.OnSubflowEstablished(this, s);
+            }
         }
 
         foreach (var d in plan.Unknown)
         {
             var s = _subflows.Add(Intern(new Endpoint(d.Id.Source, d.Id.SourcePort)), Intern(new Endpoint(d.Id.Destination, d.Id.DestinationPort)), d.LocalId, d.BackupLocal, SubflowPhase.Established);
             s.EstablishedAt = Now;
+            s.RemoteId = d.RemoteId;
+            _ids.Remember(d.Id.Source, d.LocalId);
             if (Wants(PolicyEvents.SubflowEstablished)) { _policy.OnSubflowEstablished(this, s); }
         }
+
+        return plan.Changes;
     }
 
     // --- the policy's context ------------------------------------------------------------------------------
@@ -450,6 +505,11 @@ internal sealed class ConnectionCore : IConnectionContext
         {
             case AbandonAction.Destroy:
                 return Destroy(subflow);
+            case AbandonAction.DestroyWhenEstablished:
+                // Its port is unknown until the kernel reports it up, which may be never (a SYN from an address that
+                // went away): ask the kernel for it, so that it can be destroyed now.
+                _host.RequestCheck();
+                return null;
             case AbandonAction.Forgotten:
                 if (pending)
                 {

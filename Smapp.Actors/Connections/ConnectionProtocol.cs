@@ -27,7 +27,10 @@ public static class ConnectionProtocol
     public sealed record Samples(uint Token, IReadOnlyList<SubflowDiag> Subflows, DateTimeOffset At);
 
     /// <summary>The kernel's view of a connection after events were lost: reconcile with it.</summary>
-    public sealed record Resync(ConnectionDiag? Connection, IReadOnlyList<SubflowDiag> Subflows);
+    public sealed record Resync(ConnectionDiag? Connection, IReadOnlyList<SubflowDiag> Subflows, long JudgedBefore = long.MaxValue);
+
+    /// <summary>A connection asks the supervisor for the kernel's view of it (answered with a <see cref="Resync"/>).</summary>
+    internal sealed record CheckConnection(uint Token);
 
     /// <summary>The local address set changed (or was first learned).</summary>
     public sealed record LocalAddressesChanged(ImmutableList<LocalAddress> All, LocalAddress? Added, LocalAddress? Removed);

@@ -86,6 +86,37 @@ internal sealed class ConnectionSlot : IConnectionHost, ICommandReplies
 
     public int Held => _held?.Count ?? 0;
 
+    /// <summary>When the connection was learned of (a <see cref="System.Diagnostics.Stopwatch"/> timestamp).</summary>
+    public long Since { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
+
+    /// <summary>
+    /// Reconciles the connection with the kernel's view: on a direct core at once, returning how many things changed;
+    /// otherwise through its actor (counted as 0: the supervisor cannot see the answer).
+    /// </summary>
+    public int Reconcile(Resync resync)
+    {
+        if (Ended)
+        {
+            return 0;
+        }
+
+        if (!Direct || Rebuilding || Core is null)
+        {
+            Deliver(resync);
+            return resync.Connection is null ? 1 : 0;
+        }
+
+        try
+        {
+            return Core.OnResync(resync.Connection, resync.Subflows, resync.JudgedBefore);
+        }
+        catch (Exception e)
+        {
+            Fail(e);
+            return 1;
+        }
+    }
+
     /// <summary>The one way in for everything meant for the core.</summary>
     public void Deliver(object message)
     {
@@ -207,6 +238,8 @@ internal sealed class ConnectionSlot : IConnectionHost, ICommandReplies
 
     public void CancelPolicyTimer(string key) => ToActor(new CancelTimer(PolicyTimerPrefix + key));
 
+    public void RequestCheck() => _supervisor.Tell(new CheckConnection(Token), ActorRefs.NoSender);
+
     public void Finished()
     {
         Ended = true;
@@ -239,7 +272,7 @@ internal static class ConnectionDispatch
             case PolicyTimer t: core.OnPolicyTimer(t.Key); return true;
             case Samples s: core.OnSamples(s.Subflows, s.At); return true;
             case LocalAddressesChanged c: core.OnLocalAddresses(c.All); return true;
-            case Resync r: core.OnResync(r.Connection, r.Subflows); return true;
+            case Resync r: core.OnResync(r.Connection, r.Subflows, r.JudgedBefore); return true;
             default: return false;
         }
     }

@@ -23,8 +23,13 @@ namespace Smapp.Actors.Connections;
 /// Nothing reached by such a direct call uses the actor context: what needs it (making a connection's actor,
 /// watching it) is sent to itself and done in its own turn.
 /// </summary>
-public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
+public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner, IWithTimers
 {
+    /// <summary>After lost events, at most this many dumps in a row until the kernel and we agree.</summary>
+    public const int MaxResyncRounds = 10;
+
+    private const string ResyncTimer = "resync";
+
     private readonly IActorRef _gateway;
     private readonly IActorRef? _sampler;
     private PolicySelector _selector;
@@ -63,6 +68,19 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
 
     internal const int TrimAfter = 1000;
     internal static readonly TimeSpan TrimDelay = TimeSpan.FromSeconds(5);
+    private readonly HashSet<uint> _checkWanted = [];
+    private HashSet<uint> _checking = [];
+    private bool _checkInFlight;
+    private bool _resyncBusy;
+    private bool _resyncAgain;
+    private int _resyncRound;
+    private int _resyncTotal;
+
+    /// <summary>The next reconcile round is due.</summary>
+    private sealed record ResyncDue
+    {
+        public static readonly ResyncDue Instance = new();
+    }
 
     /// <summary>Make the actor of a connection made by a direct call (done in the supervisor's own turn).</summary>
     private sealed record MakeActor(ConnectionSlot Slot);
@@ -112,6 +130,15 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
             }
         });
         Receive<EventsLost>(e => OnEventsLost(e.Source));
+        Receive<ResyncDue>(_ => RequestResync());
+        Receive<CheckConnection>(c =>
+        {
+            _checkWanted.Add(c.Token);
+            if (!_checkInFlight)
+            {
+                RequestCheck();
+            }
+        });
         Receive<LocalAddressesProtocol.Snapshot>(s => Broadcast(s.Addresses, null, null));
         Receive<LocalAddressesProtocol.Added>(a => Broadcast(a.All, a.Address, null));
         Receive<LocalAddressesProtocol.Removed>(r => Broadcast(r.All, null, r.Address));
@@ -157,11 +184,19 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
     /// <summary>Sends a message to one connection's actor (replies go to the original sender).</summary>
     public sealed record ToConnection(uint Token, object Message);
 
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>The wait before reconcile round <paramref name="round"/> (1 is the first after the first dump): doubling from 100 ms, at most 2 s.</summary>
+    public static TimeSpan ResyncDelay(int round) => TimeSpan.FromMilliseconds(Math.Min(2000, 100 * (1 << Math.Clamp(round - 1, 0, 10))));
+
     public static Props Props(IActorRef gateway, IActorRef localAddresses, IActorRef? sampler, PolicySelector selector, SupervisorSettings settings)
     {
         var p = Akka.Actor.Props.Create(() => new ConnectionSupervisor(gateway, localAddresses, sampler, selector, settings));
         return settings.ConnectionDispatcher is null ? p : p.WithDispatcher(settings.ConnectionDispatcher);
     }
+
+    protected override void PostStop() =>
+        _log.Info("connection supervisor stopped with {Count} connections managed ({Actors} actors)", _byToken.Values.Count(x => !x.Ended), _byActor.Count);
 
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(_settings.MaxRestarts, _settings.RestartWindow ?? TimeSpan.FromMinutes(1), _ => Directive.Restart);
@@ -264,10 +299,88 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
         }
     }
 
+    /// <summary>
+    /// Events were lost (called directly on the loop thread, or by message). A reconcile is started; one that is running
+    /// already runs another round when it is done: what was lost while its dump ran is found by the next.
+    /// </summary>
     private void OnEventsLost(string source)
     {
-        _log.Warning("{Source} events were lost: reconciling every connection with sock_diag", source);
-        _gateway.Tell(new DumpConnections(DumpPurpose.Resync), _self);
+        if (_resyncBusy)
+        {
+            _resyncAgain = true;
+            return;
+        }
+
+        _log.Warning("{Source} events were lost: reconciling every connection with sock_diag until the kernel and Smapp agree", source);
+        _resyncBusy = true;
+        _resyncRound = 0;
+        _resyncTotal = 0;
+        RequestResync();
+    }
+
+    private void RequestResync()
+    {
+        _resyncRound++;
+        _gateway.Tell(new DumpConnections(DumpPurpose.Resync) { RequestedAt = System.Diagnostics.Stopwatch.GetTimestamp() }, _self);
+    }
+
+    /// <summary>A dump answered: another round follows (after a backoff) while the last changed anything or more was lost meanwhile.</summary>
+    private void ResyncDone(int changes)
+    {
+        _resyncTotal += changes;
+        var again = _resyncAgain;
+        _resyncAgain = false;
+        if ((changes > 0 || again) && _resyncRound < MaxResyncRounds)
+        {
+            Timers.StartSingleTimer(ResyncTimer, ResyncDue.Instance, ResyncDelay(_resyncRound));
+            return;
+        }
+
+        _resyncBusy = false;
+        if (changes > 0 || again)
+        {
+            _log.Warning("reconcile stopped after {Rounds} rounds with the kernel still changing ({Changes} changes in the last, {Total} in all)", _resyncRound, changes, _resyncTotal);
+        }
+        else
+        {
+            _log.Info("reconciled with the kernel in {Rounds} rounds: {Total} changes; {Count} connections managed",
+                _resyncRound, _resyncTotal, _byToken.Values.Count(x => !x.Ended));
+        }
+    }
+
+    private void RequestCheck()
+    {
+        _checkInFlight = true;
+        _checking = [.. _checkWanted];
+        _checkWanted.Clear();
+        _gateway.Tell(new DumpConnections(DumpPurpose.Check) { RequestedAt = System.Diagnostics.Stopwatch.GetTimestamp() }, _self);
+    }
+
+    /// <summary>The kernel's view for the connections that asked for it; nothing is adopted.</summary>
+    private void HandleCheck(ConnectionsDumped d)
+    {
+        _checkInFlight = false;
+        if (d.Error is null)
+        {
+            var judged = d.RequestedAt == 0 ? long.MaxValue : d.RequestedAt;
+            foreach (var token in _checking)
+            {
+                if (_byToken.TryGetValue(token, out var slot) && !slot.Ended)
+                {
+                    var conn = d.Connections.FirstOrDefault(c => c.Info.Token == token);
+                    if (conn is not null || slot.Since < judged)
+                    {
+                        slot.Reconcile(new Resync(conn, d.Subflows.Where(x => x.Token == token).ToList(), judged));
+                    }
+                }
+            }
+        }
+
+        _checking = [];
+        if (_checkWanted.Count > 0)
+        {
+            RequestCheck();
+        }
     }
 
     private static uint TokenOf(PmCommand c) => c switch
@@ -436,6 +549,12 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
 
     private void HandleDump(ConnectionsDumped d)
     {
+        if (d.Purpose == DumpPurpose.Check)
+        {
+            HandleCheck(d);
+            return;
+        }
+
         if (d.Purpose == DumpPurpose.Lookup)
         {
             _lookupInFlight = false;
@@ -445,17 +564,25 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
         {
             _log.Warning("sock_diag dump failed: {Error}", d.Error);
             _lookingUp.Clear();
+            if (d.Purpose == DumpPurpose.Resync)
+            {
+                ResyncDone(1);
+            }
+
             return;
         }
 
+        // Only what we held before the dump was asked for can be missing from it (0: a dump of unknown age judges all).
+        var judged = d.RequestedAt == 0 ? long.MaxValue : d.RequestedAt;
+        var changes = 0;
         var subflows = d.Subflows.GroupBy(s => s.Token).ToDictionary(g => g.Key, g => (IReadOnlyList<SubflowDiag>)g.ToList());
-        var plan = Reconciliation.Connections(_byToken.Where(kv => !kv.Value.Ended).Select(kv => kv.Key), d.Connections);
+        var plan = Reconciliation.Connections(_byToken.Where(kv => !kv.Value.Ended).Select(kv => (kv.Key, kv.Value.Since)), d.Connections, judged);
         if (d.Purpose == DumpPurpose.Resync)
         {
             foreach (var token in plan.Resync)
             {
                 var conn = d.Connections.First(c => c.Info.Token == token);
-                _byToken[token].Deliver(new Resync(conn, subflows.GetValueOrDefault(token) ?? []));
+                changes += _byToken[token].Reconcile(new Resync(conn, subflows.GetValueOrDefault(token) ?? [], judged));
             }
         }
 
@@ -472,6 +599,7 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
             }
 
             Start(token, new FromKernel(conn, subflows.GetValueOrDefault(token) ?? [], side), side);
+            changes++;
         }
 
         foreach (var conn in d.Connections)
@@ -483,8 +611,11 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner
         {
             foreach (var token in plan.Gone)
             {
-                _byToken[token].Deliver(new Resync(null, []));
+                changes += _byToken[token].Reconcile(new Resync(null, [], judged));
             }
+
+            _log.Debug("reconcile round {Round}: {Adopted} adopted, {Gone} gone, {Changes} changes in all", _resyncRound, plan.Adopt.Count, plan.Gone.Count, changes);
+            ResyncDone(changes);
         }
 
         if (d.Purpose == DumpPurpose.Lookup)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using Smapp.Policy;
 
@@ -47,7 +48,7 @@ internal sealed class SubflowTable
 
     public Subflow Add(Endpoint local, Endpoint remote, byte localId, bool backup, SubflowPhase phase)
     {
-        var s = new Subflow(++_nextId, local, remote, localId, backup, phase);
+        var s = new Subflow(++_nextId, local, remote, localId, backup, phase) { Stamp = Stopwatch.GetTimestamp() };
         _subflows.Add(s);
         return s;
     }
@@ -114,6 +115,9 @@ internal sealed class SubflowTable
         return best;
     }
 
+    /// <summary>What the kernel has told of a connecting subflow without an event (a sock_diag row): its port.</summary>
+    public static void PortLearned(Subflow s, ushort port) => s.Local = s.Local with { Port = port };
+
     /// <summary>The subflow an event names: by 4-tuple, else the connecting one it answers.</summary>
     public Subflow? Match(IPAddress? localAddress, ushort? localPort, IPAddress? remoteAddress, ushort? remotePort) =>
         Find(localAddress, localPort, remoteAddress, remotePort) ??
@@ -125,6 +129,7 @@ internal sealed class SubflowTable
         s.Phase = SubflowPhase.Connecting;
         s.Local = s.Local with { Port = 0 };
         s.LastSample = null;
+        s.Stamp = Stopwatch.GetTimestamp();
     }
 
     /// <summary>The kernel reports it up: take the kernel's 4-tuple and ids, and forget earlier failures.</summary>
@@ -134,6 +139,7 @@ internal sealed class SubflowTable
         s.Remote = remote;
         s.Phase = SubflowPhase.Established;
         s.EstablishedAt = now;
+        s.Stamp = Stopwatch.GetTimestamp();
         s.Failures = 0;
         s.Backup = backup ?? s.Backup;
         s.LocalId = localId ?? s.LocalId;

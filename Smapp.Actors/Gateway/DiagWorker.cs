@@ -98,7 +98,7 @@ internal sealed class DiagWorker : IDisposable
                         sfs = sfs.Where(x => x.Token == token).ToList();
                     }
 
-                    return new GatewayProtocol.ConnectionsDumped(c.Purpose, conns, sfs, null) { Listeners = listeners };
+                    return new GatewayProtocol.ConnectionsDumped(c.Purpose, conns, sfs, null) { Listeners = listeners, RequestedAt = c.RequestedAt };
                 default:
                     throw new ArgumentException($"unknown request {request}");
             }
@@ -108,7 +108,7 @@ internal sealed class DiagWorker : IDisposable
             return request switch
             {
                 GatewayProtocol.DumpSubflows d => new GatewayProtocol.SubflowsDumped(d.RequestId, [], DateTimeOffset.UtcNow, e.Message),
-                GatewayProtocol.DumpConnections c => new GatewayProtocol.ConnectionsDumped(c.Purpose, [], [], e.Message),
+                GatewayProtocol.DumpConnections c => new GatewayProtocol.ConnectionsDumped(c.Purpose, [], [], e.Message) { RequestedAt = c.RequestedAt },
                 _ => new Status.Failure(e),
             };
         }

@@ -90,15 +90,25 @@ public static class GatewayProtocol
 
         /// <summary>Events came for connections never seen start: adopt them.</summary>
         Lookup = 3,
+
+        /// <summary>Some connections asked for the kernel's view of themselves (nothing is adopted).</summary>
+        Check = 4,
     }
 
     /// <summary>Every MPTCP connection and every subflow, optionally of one token only.</summary>
-    public sealed record DumpConnections(DumpPurpose Purpose, uint? Token = null);
+    public sealed record DumpConnections(DumpPurpose Purpose, uint? Token = null)
+    {
+        /// <summary>When it was asked for (a <see cref="System.Diagnostics.Stopwatch"/> timestamp; 0: unknown), carried to the answer.</summary>
+        public long RequestedAt { get; init; }
+    }
 
     /// <summary>The connections, their subflows, and the MPTCP listening sockets (which tell server-side connections apart).</summary>
     public sealed record ConnectionsDumped(DumpPurpose Purpose, IReadOnlyList<ConnectionDiag> Connections, IReadOnlyList<SubflowDiag> Subflows, string? Error)
     {
         public IReadOnlyList<ConnectionDiag> Listeners { get; init; } = [];
+
+        /// <summary>When the dump was asked for (its request's <see cref="DumpConnections.RequestedAt"/>; 0: unknown).</summary>
+        public long RequestedAt { get; init; }
     }
 
     public sealed record GetStats

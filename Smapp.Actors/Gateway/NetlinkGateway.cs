@@ -41,6 +41,24 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     private long _eventsDelivered;
     private long _decodeErrors;
     private readonly GatewayCounters _counters;
+    private bool _routeLost;
+    private bool _eventsDown;
+    private bool _routeDown;
+    private int _reopenAttempts;
+    private long _pastOverruns;
+
+    /// <summary>Names of the sockets that can fail and be re-opened.</summary>
+    public const string EventsSocket = "mptcp_pm_events";
+
+    public const string RouteSocket = "rtnetlink";
+
+    /// <summary>
+    /// Test hook: fail a subscription socket as a receive error would (the kernel cannot be made to fail one on
+    /// demand): it is closed, and the recovery path runs — re-opened, re-subscribed, and its state dumped again.
+    /// </summary>
+    internal sealed record FailSocket(string Which);
+
+    private sealed record ReopenSocket(string Which);
 
     /// <summary>The loop says a socket is readable: one message type per socket.</summary>
     private sealed record EventsReadable
@@ -95,8 +113,10 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
             _diag.Enqueue(d, Sender);
         });
         Receive<Sweep>(_ => _commands.Sweep());
-        Receive<GetStats>(_ => Sender.Tell(new Stats(_eventsDelivered, _decodeErrors + _commands.DecodeErrors + _diag.DecodeErrors, _events.Stats.Overruns + _rtnl.Stats.Overruns,
-            _commands.Sent, _commands.Failed, _commands.TimedOut, _commands.PendingCount, _loop.Iterations, Interlocked.Read(ref _loop.Wakeups), _events.Socket.ReceiveBufferSize)));
+        Receive<FailSocket>(f => SocketFailed(f.Which, new NetlinkException(Errno.EIO, null, "injected failure")));
+        Receive<ReopenSocket>(r => Reopen(r.Which));
+        Receive<GetStats>(_ => Sender.Tell(new Stats(_eventsDelivered, _decodeErrors + _commands.DecodeErrors + _diag.DecodeErrors, _pastOverruns + _events.Stats.Overruns + _rtnl.Stats.Overruns,
+            _commands.Sent, _commands.Failed, _commands.TimedOut, _commands.PendingCount, _loop.Iterations, Interlocked.Read(ref _loop.Wakeups), _eventsDown ? 0 : _events.Socket.ReceiveBufferSize)));
         Receive<Terminated>(t =>
         {
             _eventSubscribers.Remove(t.ActorRef);
@@ -142,9 +162,20 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     {
         if (_loop is not null && _loop.IsLoopThread)
         {
-            _loop.RemoveSource(_events.Socket.Fd);
-            _loop.RemoveSource(_commandSocket.Fd);
-            _loop.RemoveSource(_rtnl.Socket.Fd);
+            if (!_eventsDown && _events is not null)
+            {
+                _loop.RemoveSource(_events.Socket.Fd);
+            }
+
+            if (_commandSocket is not null)
+            {
+                _loop.RemoveSource(_commandSocket.Fd);
+            }
+
+            if (!_routeDown && _rtnl is not null)
+            {
+                _loop.RemoveSource(_rtnl.Socket.Fd);
+            }
         }
 
         _listeners.Dispose();
@@ -170,15 +201,102 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
     private void DrainEvents()
     {
-        for (var i = 0; i < DrainBudget && _events.ReceiveOnce(this, block: false) is var status and (ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender or ReceiveStatus.Interrupted or ReceiveStatus.Truncated); i++)
+        if (_eventsDown)
         {
-            if (status == ReceiveStatus.ForeignSender)
+            return;
+        }
+
+        try
+        {
+            for (var i = 0; i < DrainBudget && _events.ReceiveOnce(this, block: false) is var status and (ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender or ReceiveStatus.Interrupted or ReceiveStatus.Truncated); i++)
             {
-                _counters.Forged();
+                if (status == ReceiveStatus.ForeignSender)
+                {
+                    _counters.Forged();
+                }
             }
+        }
+        catch (NetlinkException e)
+        {
+            SocketFailed(EventsSocket, e);
+            return;
         }
 
         _loop.Rearm(_events.Socket.Fd);
+    }
+
+    // --- a socket that fails ----------------------------------------------------------------------------------
+
+    /// <summary>The wait before re-opening attempt <paramref name="attempt"/> (0 is the first): at once, then doubling from 100 ms, at most 5 s.</summary>
+    public static TimeSpan ReopenDelay(int attempt) =>
+        attempt == 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Min(5000, 100 * (1 << Math.Min(attempt - 1, 10))));
+
+    /// <summary>A subscription socket failed (a receive error other than ENOBUFS): it is closed and re-opened.</summary>
+    private void SocketFailed(string which, Exception e)
+    {
+        _log.Error("the {Socket} socket failed ({Error}): re-opening it", which, e.Message);
+        switch (which)
+        {
+            case EventsSocket when !_eventsDown:
+                _eventsDown = true;
+                _pastOverruns += _events.Stats.Overruns;
+                _loop.RemoveSource(_events.Socket.Fd);
+                _events.Dispose();
+                break;
+            case RouteSocket when !_routeDown:
+                _routeDown = true;
+                _pastOverruns += _rtnl.Stats.Overruns;
+                _loop.RemoveSource(_rtnl.Socket.Fd);
+                _rtnl.Dispose();
+                break;
+            default:
+                return;
+        }
+
+        Timers.StartSingleTimer("reopen-" + which, new ReopenSocket(which), ReopenDelay(_reopenAttempts));
+    }
+
+    /// <summary>Re-opens a failed socket, joins its groups again, and has its state dumped again: what happened meanwhile was not heard.</summary>
+    private void Reopen(string which)
+    {
+        var self = Self;
+        try
+        {
+            switch (which)
+            {
+                case EventsSocket when _eventsDown:
+                    _events = MptcpEventSubscription.Open(nonBlocking: false, receiveBuffer: _settings.ReceiveBuffer);
+                    _eventsDown = false;
+                    _loop.AddSource(_events.Socket.Fd, () => self.Tell(EventsReadable.Instance));
+                    break;
+                case RouteSocket when _routeDown:
+                    _rtnl = RtnetlinkSubscription.Open(nonBlocking: false);
+                    _routeDown = false;
+                    _loop.AddSource(_rtnl.Socket.Fd, () => self.Tell(RouteReadable.Instance));
+                    break;
+                default:
+                    return;
+            }
+        }
+        catch (NetlinkException e)
+        {
+            _reopenAttempts++;
+            var delay = ReopenDelay(_reopenAttempts);
+            _log.Error("re-opening the {Socket} socket failed ({Error}); again in {Delay} ms", which, e.Message, delay.TotalMilliseconds);
+            Timers.StartSingleTimer("reopen-" + which, new ReopenSocket(which), delay);
+            return;
+        }
+
+        _reopenAttempts = 0;
+        _log.Warning("the {Socket} socket is open and subscribed again; what happened meanwhile is dumped again", which);
+        if (which == EventsSocket)
+        {
+            TellEventsLost(EventsSocket);
+        }
+        else
+        {
+            SendLocalSnapshot();
+        }
     }
 
     void INetlinkSink<MptcpEvent>.OnItem(MptcpEvent item, ReadOnlySpan<byte> raw)
@@ -217,8 +335,30 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
     private void DrainRoute()
     {
-        for (var i = 0; i < DrainBudget && _rtnl.ReceiveOnce(this, block: false) is ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender or ReceiveStatus.Interrupted or ReceiveStatus.Truncated; i++)
+        if (_routeDown)
         {
+            return;
+        }
+
+        var status = ReceiveStatus.Datagram;
+        try
+        {
+            for (var i = 0; i < DrainBudget && (status = _rtnl.ReceiveOnce(this, block: false)) is ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender or ReceiveStatus.Interrupted or ReceiveStatus.Truncated; i++)
+            {
+            }
+        }
+        catch (NetlinkException e)
+        {
+            SocketFailed(RouteSocket, e);
+            return;
+        }
+
+        if (_routeLost && status == ReceiveStatus.WouldBlock)
+        {
+            // The kernel reports ENOBUFS before the messages still queued, which are older than a dump made then: the
+            // table is dumped once the queue is empty, so that the snapshot comes after every stale change.
+            _routeLost = false;
+            SendLocalSnapshot();
         }
 
         _loop.Rearm(_rtnl.Socket.Fd);
@@ -240,7 +380,12 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     {
         _counters.Dropped();
         _log.Warning("ENOBUFS on mptcp_pm_events: the kernel dropped events; subscribers rebuild their state from sock_diag");
-        var lost = new EventsLost("mptcp_pm_events");
+        TellEventsLost(EventsSocket);
+    }
+
+    private void TellEventsLost(string source)
+    {
+        var lost = new EventsLost(source);
         foreach (var d in _directSubscribers)
         {
             d.OnEventsLost(lost.Source);
@@ -257,7 +402,12 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
     void INetlinkSink<LocalChange>.OnLost()
     {
-        _log.Warning("ENOBUFS on rtnetlink: address and link changes were lost; dumping them again");
+        _log.Warning("ENOBUFS on rtnetlink: address and link changes were lost; dumping them again once the queue is drained");
+        _routeLost = true;
+    }
+
+    private void SendLocalSnapshot()
+    {
         var snapshot = DumpLocal();
         foreach (var s in _localSubscribers)
         {
@@ -267,10 +417,17 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     }
 
     /// <summary>Every address and link now (a small dump on the loop thread, which lives in the namespace).</summary>
-    private static LocalSnapshot DumpLocal()
+    private LocalSnapshot DumpLocal()
     {
         using var dump = NetlinkSocket.Open(Smapp.Netlink.NetlinkProtocol.Route);
-        return new LocalSnapshot(RtnetlinkDump.Addresses(dump), RtnetlinkDump.Links(dump));
+        var snapshot = new LocalSnapshot(RtnetlinkDump.Addresses(dump, out var addressErrors), RtnetlinkDump.Links(dump, out var linkErrors));
+        if (addressErrors + linkErrors > 0)
+        {
+            _decodeErrors += addressErrors + linkErrors;
+            _log.Warning("rtnetlink dump: {Count} undecodable messages skipped", addressErrors + linkErrors);
+        }
+
+        return snapshot;
     }
 
     private void DecodeFailed(string source, DecodeError error, ReadOnlySpan<byte> datagram)

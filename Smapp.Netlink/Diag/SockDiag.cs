@@ -103,6 +103,42 @@ public static class SockDiag
         return true;
     }
 
+    /// <summary>
+    /// Decodes the messages of a subflow dump (one message each, header included) into <paramref name="into"/> and
+    /// returns how many could not be decoded. A socket that is not an MPTCP subflow is skipped, not an error.
+    /// </summary>
+    public static long DecodeSubflows(IEnumerable<byte[]> messages, List<SubflowDiag> into) => Decode(messages, into, (in NetlinkMessage m, out SubflowDiag? x, out DecodeError? e) => TryDecodeSubflow(m, out x, out e));
+
+    /// <summary>As <see cref="DecodeSubflows"/>, for a dump of MPTCP connections.</summary>
+    public static long DecodeConnections(IEnumerable<byte[]> messages, List<ConnectionDiag> into) => Decode(messages, into, (in NetlinkMessage m, out ConnectionDiag? x, out DecodeError? e) => TryDecodeConnection(m, out x, out e));
+
+    private delegate bool TryDecoder<T>(in NetlinkMessage m, out T? item, out DecodeError? error);
+
+    private static long Decode<T>(IEnumerable<byte[]> messages, List<T> into, TryDecoder<T> decode)
+    {
+        long errors = 0;
+        foreach (var bytes in messages)
+        {
+            var r = new NetlinkMessageReader(bytes);
+            if (!r.TryRead(out var m, out var readErr))
+            {
+                errors += readErr is null ? 0 : 1;
+                continue;
+            }
+
+            if (decode(m, out var item, out var err))
+            {
+                into.Add(item!);
+            }
+            else if (err is not null)
+            {
+                errors++;
+            }
+        }
+
+        return errors;
+    }
+
     /// <summary>Decodes one TCP dump reply; returns false with no error when the socket is not an MPTCP subflow.</summary>
     public static bool TryDecodeSubflow(in NetlinkMessage m, out SubflowDiag? subflow, out DecodeError? error)
     {
@@ -221,18 +257,7 @@ public sealed class SockDiagClient : IDisposable
         {
             Dump(family, SockDiag.IpProtoTcp, SockDiag.LiveStates, datagram =>
             {
-                var r = new NetlinkMessageReader(datagram);
-                if (r.TryRead(out var m, out _))
-                {
-                    if (SockDiag.TryDecodeSubflow(m, out var sf, out var err))
-                    {
-                        list.Add(sf!);
-                    }
-                    else if (err is not null)
-                    {
-                        DecodeErrors++;
-                    }
-                }
+                DecodeErrors += SockDiag.DecodeSubflows([datagram], list);
             });
         }
 
@@ -246,18 +271,7 @@ public sealed class SockDiagClient : IDisposable
         {
             Dump(family, SockDiag.IpProtoMptcp, states, datagram =>
             {
-                var r = new NetlinkMessageReader(datagram);
-                if (r.TryRead(out var m, out _))
-                {
-                    if (SockDiag.TryDecodeConnection(m, out var c, out var err))
-                    {
-                        list.Add(c!);
-                    }
-                    else if (err is not null)
-                    {
-                        DecodeErrors++;
-                    }
-                }
+                DecodeErrors += SockDiag.DecodeConnections([datagram], list);
             });
         }
 

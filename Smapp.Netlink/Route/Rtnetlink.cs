@@ -157,39 +157,84 @@ public static class Rtnetlink
 /// <summary>Blocking dumps of the local addresses and links, for start-up and the command line.</summary>
 public static class RtnetlinkDump
 {
-    public static List<RtAddress> Addresses(NetlinkSocket socket)
+    public static List<RtAddress> Addresses(NetlinkSocket socket) => Addresses(socket, out _);
+
+    /// <summary>Every address; <paramref name="decodeErrors"/>: how many messages of the dump could not be decoded.</summary>
+    public static List<RtAddress> Addresses(NetlinkSocket socket, out long decodeErrors)
     {
         var w = new NetlinkWriter();
         var seq = socket.NextSequence();
         Rtnetlink.WriteAddressDump(w, seq);
         var list = new List<RtAddress>();
-        foreach (var msg in socket.Transact(w, seq))
-        {
-            var r = new NetlinkMessageReader(msg);
-            if (r.TryRead(out var m, out _) && Rtnetlink.TryDecodeAddress(m, out var a, out _))
-            {
-                list.Add(a!);
-            }
-        }
-
+        long readErrors = 0;
+        decodeErrors = DecodeAddresses(socket.Transact(w, seq, _ => readErrors++), list) + readErrors;
         return list;
     }
 
-    public static List<RtLink> Links(NetlinkSocket socket)
+    public static List<RtLink> Links(NetlinkSocket socket) => Links(socket, out _);
+
+    public static List<RtLink> Links(NetlinkSocket socket, out long decodeErrors)
     {
         var w = new NetlinkWriter();
         var seq = socket.NextSequence();
         Rtnetlink.WriteLinkDump(w, seq);
         var list = new List<RtLink>();
-        foreach (var msg in socket.Transact(w, seq))
+        long readErrors = 0;
+        decodeErrors = DecodeLinks(socket.Transact(w, seq, _ => readErrors++), list) + readErrors;
+        return list;
+    }
+
+    /// <summary>The addresses among a dump's messages (one each, header included); returns how many could not be decoded.</summary>
+    public static long DecodeAddresses(IEnumerable<byte[]> messages, List<RtAddress> into)
+    {
+        long errors = 0;
+        foreach (var msg in messages)
         {
             var r = new NetlinkMessageReader(msg);
-            if (r.TryRead(out var m, out _) && Rtnetlink.TryDecodeLink(m, out var l, out _))
+            if (!r.TryRead(out var m, out var readErr))
             {
-                list.Add(l!);
+                errors += readErr is null ? 0 : 1;
+            }
+            else if (m.Header.Type is Rtnetlink.NewAddr or Rtnetlink.DelAddr)
+            {
+                if (Rtnetlink.TryDecodeAddress(m, out var a, out _))
+                {
+                    into.Add(a!);
+                }
+                else
+                {
+                    errors++;
+                }
             }
         }
 
-        return list;
+        return errors;
+    }
+
+    /// <summary>The links among a dump's messages; returns how many could not be decoded.</summary>
+    public static long DecodeLinks(IEnumerable<byte[]> messages, List<RtLink> into)
+    {
+        long errors = 0;
+        foreach (var msg in messages)
+        {
+            var r = new NetlinkMessageReader(msg);
+            if (!r.TryRead(out var m, out var readErr))
+            {
+                errors += readErr is null ? 0 : 1;
+            }
+            else if (m.Header.Type is Rtnetlink.NewLink or Rtnetlink.DelLink)
+            {
+                if (Rtnetlink.TryDecodeLink(m, out var l, out _))
+                {
+                    into.Add(l!);
+                }
+                else
+                {
+                    errors++;
+                }
+            }
+        }
+
+        return errors;
     }
 }

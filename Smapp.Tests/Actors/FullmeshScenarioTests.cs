@@ -1,6 +1,7 @@
 using System.Net;
 using Akka.Actor;
 using Smapp.Actors.Configuration;
+using Smapp.Actors.Connections;
 using Smapp.Actors.Local;
 using Smapp.Policy;
 using Smapp.Netlink.Mptcp;
@@ -155,12 +156,13 @@ public class FullmeshScenarioTests(ITestOutputHelper output) : ControllerTestKit
         var (create, connection) = await EstablishAsync();
         Reply(connection, create);
 
-        // The address goes away while the create is in flight: nothing to destroy yet, the kernel has not picked a port.
+        // The address goes away while the create is in flight: nothing to destroy yet, the kernel has not told the port.
+        // The connection asks for the kernel's view of itself, which has the subflow still opening, with its port.
         Supervisor.Tell(new LocalAddressesProtocol.Removed(Wlan0, [Eth0, Eth0V6]));
-        await SettleAsync(Token);
-        await Gateway.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(20));
+        var check = await Gateway.FishForMessageAsync<DumpConnections>(d => d.Purpose == DumpPurpose.Check);
+        Supervisor.Tell(new ConnectionsDumped(DumpPurpose.Check, [ConnDiag(Token, Local1, 40000, Remote1, 443)],
+            [SubDiag(Token, Local1, 40000, Remote1, 443), SubDiag(Token, Local2, 50001, Remote1, 443, localId: 1) with { TcpState = Reconciliation.TcpSynSent }], null) { RequestedAt = check.RequestedAt });
 
-        Supervisor.Tell(SubEstablished(Token, Local2, 50001));
         var (destroy, _) = await ExpectCommandAsync<DestroySubflow>();
         Assert.Equal(Local2, destroy.Local.Address);
         Assert.Equal((ushort)50001, destroy.Local.Port);

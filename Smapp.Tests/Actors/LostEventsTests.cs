@@ -56,4 +56,100 @@ public class LostEventsTests(ITestOutputHelper output) : ControllerTestKit(outpu
         Assert.True(calls.First(c => c.Token == Unseen && c.Callback == "established").Connection.TakenOver);
         AwaitAssert(() => Assert.Equal([Kept, Unseen], SupervisorStateAsync().Result.Tokens.Order()), TimeSpan.FromSeconds(3));
     }
+
+    /// <summary>Every resync dump the gateway is asked for within <paramref name="within"/> (other messages are skipped).</summary>
+    private async Task<List<DumpConnections>> ResyncDumpsAsync(TimeSpan within)
+    {
+        var dumps = new List<DumpConnections>();
+        var until = DateTime.UtcNow + within;
+        while (DateTime.UtcNow < until)
+        {
+            try
+            {
+                if (await Gateway.ReceiveOneAsync(until - DateTime.UtcNow) is DumpConnections { Purpose: DumpPurpose.Resync } d)
+                {
+                    dumps.Add(d);
+                }
+            }
+            catch (Exception) when (DateTime.UtcNow >= until)
+            {
+            }
+        }
+
+        return dumps;
+    }
+
+    private static ConnectionsDumped Answer(DumpConnections d, params uint[] tokens) =>
+        new(d.Purpose, tokens.Select((t, i) => ConnDiag(t, Local1, (ushort)(40001 + i), Remote1, 443)).ToList(),
+            tokens.Select((t, i) => SubDiag(t, Local1, (ushort)(40001 + i), Remote1, 443)).ToList(), null) { RequestedAt = d.RequestedAt };
+
+    [Fact]
+    public async Task Reconcile_runs_rounds_until_a_dump_changes_nothing()
+    {
+        var observer = CreateTestProbe();
+        await StartSupervisorAsync(PolicySelector.Of("recording", () => new RecordingPolicy(observer)), false, Eth0, Wlan0);
+        Supervisor.Tell(Created(Kept, 40001));
+        Supervisor.Tell(Established(Kept, 40001));
+        await observer.FishForMessageAsync<Called>(c => c.Token == Kept && c.Callback == "established");
+
+        Supervisor.Tell(new EventsLost("mptcp_pm_events"));
+        var first = await Gateway.FishForMessageAsync<DumpConnections>(d => d.Purpose == DumpPurpose.Resync);
+        Assert.NotEqual(0, first.RequestedAt);
+
+        // Round 1 finds a connection we never saw: a change, so a second round follows after its backoff.
+        Supervisor.Tell(Answer(first, Kept, Unseen));
+        await observer.FishForMessageAsync<Called>(c => c.Token == Unseen && c.Callback == "established");
+        await SupervisorStateAsync(); // the answer is handled (its round's timer started)
+        Assert.Empty(await ResyncDumpsAsync(Quiet));
+        Advance(ConnectionSupervisor.ResyncDelay(1));
+        var second = await Gateway.FishForMessageAsync<DumpConnections>(d => d.Purpose == DumpPurpose.Resync);
+
+        // Round 2 agrees: no third.
+        Supervisor.Tell(Answer(second, Kept, Unseen));
+        await SupervisorStateAsync();
+        Advance(TimeSpan.FromSeconds(5));
+        Assert.Empty(await ResyncDumpsAsync(Quiet * 2));
+        Assert.Equal([Kept, Unseen], (await SupervisorStateAsync()).Tokens.Order());
+    }
+
+    [Fact]
+    public async Task Events_lost_while_a_dump_runs_make_one_more_round_and_a_quiet_one_ends_it()
+    {
+        var observer = CreateTestProbe();
+        await StartSupervisorAsync(PolicySelector.Of("recording", () => new RecordingPolicy(observer)), false, Eth0, Wlan0);
+        Supervisor.Tell(Created(Kept, 40001));
+        Supervisor.Tell(Established(Kept, 40001));
+        await observer.FishForMessageAsync<Called>(c => c.Token == Kept && c.Callback == "established");
+
+        Supervisor.Tell(new EventsLost("mptcp_pm_events"));
+        var first = await Gateway.FishForMessageAsync<DumpConnections>(d => d.Purpose == DumpPurpose.Resync);
+        Supervisor.Tell(new EventsLost("mptcp_pm_events")); // while the dump runs: not a second dump at once...
+        Assert.Empty(await ResyncDumpsAsync(Quiet));
+
+        Supervisor.Tell(Answer(first, Kept)); // ...but one more round after this one, though it changed nothing
+        await SupervisorStateAsync();
+        Advance(ConnectionSupervisor.ResyncDelay(1));
+        var second = await Gateway.FishForMessageAsync<DumpConnections>(d => d.Purpose == DumpPurpose.Resync);
+        Supervisor.Tell(Answer(second, Kept));
+        await SupervisorStateAsync();
+        Advance(TimeSpan.FromSeconds(5));
+        Assert.Empty(await ResyncDumpsAsync(Quiet * 2));
+    }
+
+    [Fact]
+    public async Task Reconcile_gives_up_after_its_rounds_when_the_kernel_keeps_changing()
+    {
+        var observer = CreateTestProbe();
+        await StartSupervisorAsync(PolicySelector.Of("recording", () => new RecordingPolicy(observer)), false, Eth0, Wlan0);
+        Supervisor.Tell(new EventsLost("mptcp_pm_events"));
+        for (var round = 1; round <= ConnectionSupervisor.MaxResyncRounds; round++)
+        {
+            var d = await Gateway.FishForMessageAsync<DumpConnections>(x => x.Purpose == DumpPurpose.Resync);
+            Supervisor.Tell(Answer(d, 0xb0000000u + (uint)round)); // every round a new connection: never agreeing
+            await SupervisorStateAsync();
+            Advance(TimeSpan.FromSeconds(3));
+        }
+
+        Assert.Empty(await ResyncDumpsAsync(Quiet * 2));
+    }
 }

@@ -3,6 +3,7 @@ using Smapp.Actors.Connections;
 using Smapp.Netlink.Diag;
 using Smapp.Policy;
 using Smapp.Tests.Actors;
+using Smapp.Tests.Support;
 
 namespace Smapp.Tests.Connections;
 
@@ -103,14 +104,77 @@ public class SmallPartsTests
         var t = new SubflowTable();
         var kept = t.Add(new Endpoint(Wifi, 40000), new Endpoint(ControllerTestKit.Remote1, 443), 0, false, SubflowPhase.Established);
         var vanished = t.Add(new Endpoint(Cell, 50001), new Endpoint(ControllerTestKit.Remote1, 443), 1, false, SubflowPhase.Established);
-        t.Add(new Endpoint(Cell, 0), new Endpoint(ControllerTestKit.Remote1, 443), 1, false, SubflowPhase.Connecting);
+        var connecting = t.Add(new Endpoint(Cell, 0), new Endpoint(ControllerTestKit.Remote1, 443), 1, false, SubflowPhase.Connecting);
         var unknown = ControllerTestKit.SubDiag(1, Cell2, 50002, ControllerTestKit.Remote1, 443, 2);
         var closing = ControllerTestKit.SubDiag(1, Cell, 50003, ControllerTestKit.Remote1, 443, 1) with { TcpState = 4 };
         var plan = Reconciliation.Subflows(t.All, [ControllerTestKit.SubDiag(1, Wifi, 40000, ControllerTestKit.Remote1, 443), unknown, closing]);
-        Assert.Equal([vanished], plan.Vanished);
+
+        // The connecting one has no subflow the kernel holds (a closing one is not held): it is dropped, not left connecting.
+        Assert.Equal([vanished, connecting], plan.Vanished);
         Assert.Equal([unknown], plan.Unknown);
         Assert.DoesNotContain(kept, plan.Vanished);
+        Assert.Empty(plan.Promoted);
+        Assert.Equal(3, plan.Changes);
     }
+
+    [Fact]
+    public void Reconciling_subflows_promotes_a_connecting_one_the_kernel_has_up_and_learns_the_port_of_one_still_opening()
+    {
+        var t = new SubflowTable();
+        var r = new Endpoint(ControllerTestKit.Remote1, 443);
+        t.Add(new Endpoint(Wifi, 40000), r, 0, false, SubflowPhase.Established);
+        var lostEvent = t.Add(new Endpoint(Cell, 0), r, 1, false, SubflowPhase.Connecting);
+        var opening = t.Add(new Endpoint(Cell2, 0), r, 2, false, SubflowPhase.Connecting);
+        var up = ControllerTestKit.SubDiag(1, Cell, 50001, ControllerTestKit.Remote1, 443, 1);
+        var synSent = ControllerTestKit.SubDiag(1, Cell2, 50002, ControllerTestKit.Remote1, 443, 2) with { TcpState = Reconciliation.TcpSynSent };
+        var plan = Reconciliation.Subflows(t.All, [ControllerTestKit.SubDiag(1, Wifi, 40000, ControllerTestKit.Remote1, 443), up, synSent]);
+        Assert.Empty(plan.Vanished);
+        Assert.Empty(plan.Unknown); // the row that is up is the connecting entry's, not a stranger
+        Assert.Equal([(lostEvent, up)], plan.Promoted);
+        Assert.Equal([(opening, synSent)], plan.PortsLearned);
+
+        // Agreeing once the plan is applied: nothing more to change.
+        SubflowTable.Established(lostEvent, new Endpoint(Cell, 50001), r, 1, 0, false, DateTimeOffset.UnixEpoch);
+        SubflowTable.PortLearned(opening, 50002);
+        Assert.Equal(0, Reconciliation.Subflows(t.All, [ControllerTestKit.SubDiag(1, Wifi, 40000, ControllerTestKit.Remote1, 443), up, synSent]).Changes);
+    }
+
+    [Fact]
+    public void Reconciling_judges_only_what_existed_before_the_dump_was_asked_for()
+    {
+        var t = new SubflowTable();
+        var r = new Endpoint(ControllerTestKit.Remote1, 443);
+        var old = t.Add(new Endpoint(Wifi, 40000), r, 0, false, SubflowPhase.Established);
+        var askedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        Assert.True(Eventually.Holds(() => System.Diagnostics.Stopwatch.GetTimestamp() > askedAt));
+        var newer = t.Add(new Endpoint(Cell, 0), r, 1, false, SubflowPhase.Connecting);
+        var plan = Reconciliation.Subflows(t.All, [], askedAt);
+        Assert.Equal([old], plan.Vanished);
+        Assert.DoesNotContain(newer, plan.Vanished);
+
+        var conns = Reconciliation.Connections([(1u, askedAt - 1), (2u, askedAt + 1)], [], askedAt);
+        Assert.Equal([1u], conns.Gone);
+    }
+
+    [Theory]
+    [InlineData(1, 100)]
+    [InlineData(2, 200)]
+    [InlineData(3, 400)]
+    [InlineData(5, 1600)]
+    [InlineData(6, 2000)]
+    [InlineData(10, 2000)]
+    public void Reconcile_rounds_back_off_doubling_to_two_seconds(int round, int ms) =>
+        Assert.Equal(TimeSpan.FromMilliseconds(ms), ConnectionSupervisor.ResyncDelay(round));
+
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(1, 100)]
+    [InlineData(2, 200)]
+    [InlineData(6, 3200)]
+    [InlineData(7, 5000)]
+    [InlineData(30, 5000)]
+    public void A_failed_socket_is_reopened_at_once_then_with_doubling_waits_to_five_seconds(int attempt, int ms) =>
+        Assert.Equal(TimeSpan.FromMilliseconds(ms), Smapp.Actors.Gateway.NetlinkGateway.ReopenDelay(attempt));
 
     [Fact]
     public void Reconciling_connections_resyncs_the_known_adopts_the_new_and_ends_the_gone()

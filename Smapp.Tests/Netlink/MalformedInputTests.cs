@@ -167,7 +167,7 @@ public class MalformedInputTests
     }
 
     [Fact]
-    public void Every_truncation_of_every_captured_event_decodes_or_errors_without_throwing()
+    public void Every_truncation_of_every_captured_event_is_one_event_or_one_counted_error()
     {
         foreach (var name in Fixture.Names("event-"))
         {
@@ -182,18 +182,49 @@ public class MalformedInputTests
                     BitConverter.TryWriteBytes(truncated.AsSpan(0, 4), (uint)cut);
                 }
 
-                new MptcpEventBatchDecoder(Family).Dispatch(truncated, sink);
-                Assert.True(sink.Events.Count + sink.Errors.Count <= 1, $"{name} cut at {cut}");
+                var decoder = new MptcpEventBatchDecoder(Family);
+                decoder.Dispatch(truncated, sink);
+                Assert.Equal(decoder.Stats.DecodeErrors, sink.Errors.Count);
+                if (cut == 0)
+                {
+                    Assert.Equal((0, 0), (sink.Events.Count, sink.Errors.Count));
+                    continue;
+                }
+
+                // Something came of it, and only one thing: the event (what was cut was optional) or its error.
+                Assert.True(sink.Events.Count + sink.Errors.Count == 1, $"{name} cut at {cut}: {sink.Events.Count} events, {sink.Errors.Count} errors");
+                if (cut < 20)
+                {
+                    // Not even the netlink and genl headers: an error, whatever the bytes.
+                    Assert.Equal(DecodeErrorKind.TruncatedHeader, Assert.Single(sink.Errors).Kind);
+                }
+                else if (sink.Events.Count == 1)
+                {
+                    // What survived the cut is what the whole message says.
+                    var whole = new Sink();
+                    new MptcpEventBatchDecoder(Family).Dispatch(bytes, whole);
+                    Assert.Equal(whole.Events[0].Type, sink.Events[0].Type);
+                    if (sink.Events[0].Token is { } token)
+                    {
+                        Assert.Equal(whole.Events[0].Token, token);
+                    }
+
+                    if (sink.Events[0].SourceAddress is { } source)
+                    {
+                        Assert.Equal(whole.Events[0].SourceAddress, source);
+                    }
+                }
             }
         }
     }
 
     [Fact]
-    public void Random_bytes_never_throw()
+    public void Random_bytes_never_throw_and_every_decoder_returns_a_value_or_an_error()
     {
         var rng = new Random(1234);
         var decoder = new MptcpEventBatchDecoder(Family);
         var sink = new Sink();
+        long routeErrors = 0, diagErrors = 0, ackErrors = 0, decoded = 0;
         for (var i = 0; i < 20_000; i++)
         {
             var buf = new byte[rng.Next(0, 200)];
@@ -201,24 +232,46 @@ public class MalformedInputTests
             if (buf.Length >= 16 && i % 2 == 0)
             {
                 BitConverter.TryWriteBytes(buf.AsSpan(0, 4), (uint)buf.Length);
-                BitConverter.TryWriteBytes(buf.AsSpan(4, 2), Family);
+                BitConverter.TryWriteBytes(buf.AsSpan(4, 2), i % 4 == 0 ? Family : (ushort)(i % 3 == 0 ? Rtnetlink.NewAddr : NetlinkMessageType.Error));
             }
 
             decoder.Dispatch(buf, sink);
             var r = new NetlinkMessageReader(buf);
             while (r.TryRead(out var m, out _))
             {
-                Rtnetlink.TryDecodeAddress(m, out _, out _);
-                Rtnetlink.TryDecodeLink(m, out _, out _);
-                SockDiag.TryDecodeSubflow(m, out _, out _);
-                SockDiag.TryDecodeConnection(m, out _, out _);
-                NetlinkAck.TryDecode(m, out _, out _);
-                MptcpCommands.TryDecodeAddrReply(m, out _, out _);
+                // Each decoder: a value when it says yes; an error when it says no to a message of its own type.
+                Count(Rtnetlink.TryDecodeAddress(m, out var a, out var e1), a, e1, m.Header.Type is Rtnetlink.NewAddr or Rtnetlink.DelAddr, ref routeErrors);
+                Count(Rtnetlink.TryDecodeLink(m, out var l, out var e2), l, e2, m.Header.Type is Rtnetlink.NewLink or Rtnetlink.DelLink, ref routeErrors);
+                Count(SockDiag.TryDecodeSubflow(m, out var sf, out var e3), sf, e3, false, ref diagErrors);
+                Count(SockDiag.TryDecodeConnection(m, out var c, out var e4), c, e4, false, ref diagErrors);
+                Count(NetlinkAck.TryDecode(m, out var ack, out var e5), ack, e5, m.Header.Type == NetlinkMessageType.Error, ref ackErrors);
+                Count(MptcpCommands.TryDecodeAddrReply(m, out var ar, out var e6), ar, e6, true, ref ackErrors);
             }
         }
 
         Assert.True(sink.Errors.Count > 0);
         Assert.Equal(decoder.Stats.DecodeErrors, sink.Errors.Count);
+        Assert.True(routeErrors > 0 && ackErrors > 0, $"route {routeErrors}, ack {ackErrors}: the random input never reached those decoders' checks");
+        Assert.True(decoded + routeErrors + diagErrors + ackErrors > 0);
+
+        void Count(bool ok, object? value, DecodeError? error, bool ownType, ref long errors)
+        {
+            if (ok)
+            {
+                Assert.NotNull(value);
+                Assert.Null(error);
+                decoded++;
+            }
+            else if (ownType)
+            {
+                Assert.NotNull(error);
+                errors++;
+            }
+            else if (error is not null)
+            {
+                errors++;
+            }
+        }
     }
 
     [Fact]

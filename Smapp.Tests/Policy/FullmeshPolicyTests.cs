@@ -74,6 +74,40 @@ public class FullmeshPolicyTests
         Assert.Empty(ctx.Opened);
     }
 
+    [Fact]
+    public void Fullmesh_counts_a_subflow_given_up_on_but_still_in_the_kernel_against_its_cap_and_looks_again_later()
+    {
+        // The address flapped: the old cellular subflow was given up on while connecting (its destroy waits for its
+        // port); the address is back. With max-subflows = 2 the kernel may still hold initial + old: no third yet.
+        var ctx = Client("192.0.2.1,198.51.100.1");
+        var old = ctx.AddSubflow("198.51.100.1:0", "203.0.113.1:443", SubflowPhase.Connecting, openedByUs: true);
+        old.Abandoned = true;
+        var policy = Fullmesh(2);
+        policy.OnLocalAddressAdded(ctx, ctx.LocalAddressList[1]);
+        Assert.Empty(ctx.Opened);
+        Assert.Contains(ctx.TimersStarted, t => t.Key == "fullmesh-refill" && t.Delay == FullmeshPolicy.RefillDelay);
+
+        // Once it is gone, the refill opens the pair.
+        ctx.Settle();
+        policy.OnTimer(ctx, "fullmesh-refill");
+        Assert.Equal(["198.51.100.1->203.0.113.1:443"], ctx.OpenedPairs);
+    }
+
+    [Fact]
+    public void Fullmesh_closes_a_subflow_that_comes_up_over_its_cap_and_keeps_one_within_it()
+    {
+        var ctx = Client("192.0.2.1,198.51.100.1");
+        var policy = Fullmesh(2);
+        var within = ctx.AddSubflow("198.51.100.1:50001", "203.0.113.1:443");
+        policy.OnSubflowEstablished(ctx, within);
+        Assert.Empty(ctx.Closed);
+
+        // One the kernel reports that Smapp did not open (or a stale join that connected late): a third.
+        var extra = ctx.AddSubflow("198.51.100.1:50002", "203.0.113.1:443");
+        policy.OnSubflowEstablished(ctx, extra);
+        Assert.Equal([extra], ctx.Closed);
+    }
+
     [Theory]
     [InlineData(1, 0)]
     [InlineData(2, 1)]

@@ -12,7 +12,8 @@ public class PolicyRegistrationTests
         var e = new FullmeshPolicy().Subscriptions;
         Assert.Equal(
             PolicyEvents.Established | PolicyEvents.LocalAddressAdded | PolicyEvents.LocalAddressRemoved |
-            PolicyEvents.Announced | PolicyEvents.Removed | PolicyEvents.SubflowClosed,
+            PolicyEvents.Announced | PolicyEvents.Removed | PolicyEvents.SubflowClosed |
+            PolicyEvents.SubflowEstablished | PolicyEvents.Timer, // the cap on subflows it did not open; the refill once those given up on are gone
             e);
         Assert.False(PolicyRegistration.NeedsSamples(e));
     }
