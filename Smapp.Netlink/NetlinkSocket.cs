@@ -87,6 +87,9 @@ public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
     /// <summary>Datagrams dropped because they did not come from the kernel.</summary>
     public long ForeignDatagrams { get; private set; }
 
+    /// <summary>The sender port id of the last datagram dropped for not coming from the kernel (0: none yet).</summary>
+    public uint LastForeignPortId { get; private set; }
+
     /// <summary>The last datagram received.</summary>
     public ReadOnlySpan<byte> Received => _buffer.AsSpan(0, _received);
 
@@ -237,6 +240,7 @@ public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
         if (addr.Pid != 0)
         {
             ForeignDatagrams++;
+            LastForeignPortId = addr.Pid;
             return ReceiveStatus.ForeignSender;
         }
 

@@ -40,6 +40,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     private DiagWorker _diag = null!;
     private long _eventsDelivered;
     private long _decodeErrors;
+    private ForeignSenders _foreign = null!;
 
     /// <summary>The loop says a socket is readable: one message type per socket.</summary>
     private sealed record EventsReadable
@@ -84,7 +85,15 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         });
         Receive<DumpSubflows>(d => _diag.Enqueue(d, Sender));
         Receive<DumpConnections>(d => _diag.Enqueue(d, Sender));
-        Receive<Sweep>(_ => _commands.Sweep());
+        Receive<Sweep>(_ =>
+        {
+            _commands.Sweep();
+            _foreign.Check(DateTime.UtcNow);
+        });
+        Receive<GetForeignDrops>(_ => Sender.Tell(new ForeignDrops(_foreign.Counts, new Dictionary<string, uint>
+        {
+            ["mptcp_pm events"] = _events.Socket.PortId, ["commands"] = _commandSocket.PortId, ["rtnetlink"] = _rtnl.Socket.PortId,
+        })));
         Receive<GetStats>(_ => Sender.Tell(new Stats(_eventsDelivered, _decodeErrors + _commands.DecodeErrors + _diag.DecodeErrors, _events.Stats.Overruns + _rtnl.Stats.Overruns,
             _commands.Sent, _commands.Failed, _commands.TimedOut, _commands.PendingCount, _loop.Iterations, Interlocked.Read(ref _loop.Wakeups), _events.Socket.ReceiveBufferSize)));
         Receive<Terminated>(t =>
@@ -119,13 +128,14 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         _commands = new CommandChannel(_commandSocket, _family.Id, _settings.CommandTimeout, _listeners);
         _rtnl = RtnetlinkSubscription.Open(nonBlocking: false);
         _diag = new DiagWorker(_ns);
+        _foreign = new ForeignSenders(_log, ("mptcp_pm events", _events.Socket), ("commands", _commandSocket), ("rtnetlink", _rtnl.Socket));
         var self = Self;
         _loop.AddSource(_events.Socket.Fd, () => self.Tell(EventsReadable.Instance));
         _loop.AddSource(_commandSocket.Fd, () => self.Tell(CommandsReadable.Instance));
         _loop.AddSource(_rtnl.Socket.Fd, () => self.Tell(RouteReadable.Instance));
         Timers.StartPeriodicTimer(SweepTimer, Sweep.Instance, TimeSpan.FromSeconds(1));
-        _log.Info("netlink gateway up in {Namespace}: mptcp_pm family {Family}, events receive buffer {Buffer} KiB",
-            _ns, _family.Id, _events.Socket.ReceiveBufferSize / 1024);
+        _log.Info("netlink gateway up in {Namespace}: mptcp_pm family {Family}, events receive buffer {Buffer} KiB; port ids: events {EventsPort}, commands {CommandsPort}, rtnetlink {RoutePort}",
+            _ns, _family.Id, _events.Socket.ReceiveBufferSize / 1024, _events.Socket.PortId, _commandSocket.PortId, _rtnl.Socket.PortId);
     }
 
     protected override void PostStop()
@@ -137,6 +147,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
             _loop.RemoveSource(_rtnl.Socket.Fd);
         }
 
+        _foreign?.Summarise();
         _listeners.Dispose();
         _diag?.Dispose();
         _events?.Dispose();

@@ -89,6 +89,19 @@ internal static class CommonOptions
         return names;
     }
 
+    /// <summary>
+    /// What SIGHUP does to `smapp run`: for now the same clean stop as SIGTERM (the namespace's path manager is put
+    /// back, the sockets closed), where the default action would kill the process with exit 129 and skip all of it.
+    /// The operations issue's reload replaces this one method.
+    /// </summary>
+    public static IDisposable SighupStopsCleanly(Action stop) =>
+        System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGHUP, ctx =>
+        {
+            ctx.Cancel = true;
+            Serilog.Log.Information("SIGHUP: stopping cleanly (reload is not implemented: restart to apply a new configuration)");
+            stop();
+        });
+
     public static int Fail(string message, int code = 1)
     {
         Console.Error.WriteLine($"smapp: {message}");

@@ -72,6 +72,20 @@ public static class RunCommand
         }
 
         var where = ns.Name is null ? "this host" : $"namespace {ns.Name}";
+
+        // 3. The privilege to manage it, and no other path manager there: each a clear line and exit 1.
+        if (RunGuards.CheckPrivilege(ns, where) is { } denied)
+        {
+            return CommonOptions.Fail(denied);
+        }
+
+        var (claim, refusal) = RunGuards.Claim(ns, where);
+        if (refusal is not null)
+        {
+            return CommonOptions.Fail(refusal);
+        }
+
+        using var _ = claim;
         var mode = PathManagerMode.Read(ns);
         string? restore = null;
         if (mode is null)
@@ -102,7 +116,13 @@ public static class RunCommand
             Log.Information("switched {Where} from the {Mode} path manager to userspace; it goes back at exit", where, restore);
         }
 
+        foreach (var warning in ConfigLoader.MissingInterfaces(settings, RunGuards.InterfaceNames(ns)))
+        {
+            Log.Warning("{Warning}", warning);
+        }
+
         SmappRuntime? runtime = null;
+        string? fatal = null;
         try
         {
             var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
@@ -136,21 +156,37 @@ public static class RunCommand
                 });
             });
             using var host = builder.Build();
+            var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+            using var hup = CommonOptions.SighupStopsCleanly(lifetime.StopApplication);
+            using var watch = RunGuards.WatchDeletion(ns, message =>
+            {
+                fatal = message;
+                Log.Error("{Message}; stopping", message);
+                lifetime.StopApplication();
+            });
             await host.RunAsync(ct);
-            return 0;
+            return fatal is null ? 0 : 1;
         }
         catch (Exception e)
         {
-            Log.Fatal(e, "smapp stopped: {Message}", e.GetBaseException().Message);
+            Log.Fatal("smapp stopped: {Type}: {Message}", e.GetBaseException().GetType().Name, e.GetBaseException().Message);
+            Log.Debug(e, "where it failed");
             return 1;
         }
         finally
         {
             runtime?.Dispose();
-            if (restore is not null)
+            if (restore is not null && fatal is null)
             {
-                PathManagerMode.Set(ns, restore);
-                Log.Information("{Where} back to the {Mode} path manager", where, restore);
+                try
+                {
+                    PathManagerMode.Set(ns, restore);
+                    Log.Information("{Where} back to the {Mode} path manager", where, restore);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+                {
+                    Log.Error("could not put {Where} back to the {Mode} path manager: {Message}", where, restore, e.Message);
+                }
             }
 
             Log.Information("smapp stopped");
