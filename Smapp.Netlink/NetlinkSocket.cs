@@ -162,9 +162,15 @@ public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
     }
 
     /// <summary>Sends one or more messages to the kernel.</summary>
-    public void Send(ReadOnlySpan<byte> data)
+    public void Send(ReadOnlySpan<byte> data) => SendTo(0, data);
+
+    /// <summary>
+    /// Sends to the socket with port id <paramref name="portId"/> (0: the kernel). Another process's port id is how a
+    /// forger reaches a daemon's socket: the trust tests do exactly that, and the daemon must drop it.
+    /// </summary>
+    public void SendTo(uint portId, ReadOnlySpan<byte> data)
     {
-        var addr = new SockaddrNl { Family = Libc.AF_NETLINK };
+        var addr = new SockaddrNl { Family = Libc.AF_NETLINK, Pid = portId };
         if (Trace)
         {
             Console.Error.WriteLine($"nl> proto={Protocol} {Convert.ToHexString(data)}");
