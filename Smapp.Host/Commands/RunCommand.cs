@@ -85,7 +85,7 @@ public static class RunCommand
             return CommonOptions.Fail(refusal);
         }
 
-        using var _ = claim;
+        using var held = claim;
         var mode = PathManagerMode.Read(ns);
         string? restore = null;
         if (mode is null)
@@ -123,6 +123,22 @@ public static class RunCommand
 
         SmappRuntime? runtime = null;
         string? fatal = null;
+        var namespaceGone = false;
+        IHostApplicationLifetime? lifetime = null;
+
+        // A top-level actor that stops while we are not stopping (the gateway could not open its sockets, say) leaves a
+        // daemon that manages nothing: end it, with the reason, instead.
+        void StopWhenGone(ActorSystem system, IActorRef actor, string what) =>
+            _ = actor.WatchAsync().ContinueWith(_ =>
+            {
+                var shuttingDown = ct.IsCancellationRequested || CoordinatedShutdown.Get(system).ShutdownReason is not null || system.WhenTerminated.IsCompleted;
+                if (!shuttingDown && lifetime is { ApplicationStopping.IsCancellationRequested: false } l)
+                {
+                    fatal ??= $"{what} stopped";
+                    Log.Error("{What} stopped (see the error above): nothing would be managed; stopping", what);
+                    l.StopApplication();
+                }
+            }, TaskScheduler.Default);
         try
         {
             var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
@@ -151,18 +167,22 @@ public static class RunCommand
                     registry.Register<GatewayKey>(runtime.Gateway);
                     registry.Register<SupervisorKey>(runtime.Supervisor);
                     registry.Register<SamplerKey>(runtime.Sampler);
+                    StopWhenGone(system, runtime.Gateway, "the netlink gateway");
+                    StopWhenGone(system, runtime.Supervisor, "the connection supervisor");
                     Log.Information("smapp running in {Where}: default policy {Policy}, {Rules} rule(s), takeover {Takeover}",
                         where, settings.Selector.DefaultPolicy, settings.Selector.Rules.Count, settings.Takeover ? "on" : "off");
                 });
             });
             using var host = builder.Build();
-            var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+            lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
             using var hup = CommonOptions.SighupStopsCleanly(lifetime.StopApplication);
+            var stopApplication = lifetime.StopApplication;
             using var watch = RunGuards.WatchDeletion(ns, message =>
             {
                 fatal = message;
+                namespaceGone = true;
                 Log.Error("{Message}; stopping", message);
-                lifetime.StopApplication();
+                stopApplication();
             });
             await host.RunAsync(ct);
             return fatal is null ? 0 : 1;
@@ -176,7 +196,7 @@ public static class RunCommand
         finally
         {
             runtime?.Dispose();
-            if (restore is not null && fatal is null)
+            if (restore is not null && !namespaceGone)
             {
                 try
                 {
