@@ -109,6 +109,12 @@ internal static class MonitorCommand
             }
         }
 
+        if (events.Socket.ForeignDatagrams + rtnl.Socket.ForeignDatagrams > 0)
+        {
+            Console.Error.WriteLine($"smapp monitor: {events.Socket.ForeignDatagrams + rtnl.Socket.ForeignDatagrams} datagrams from non-kernel senders dropped, not shown " +
+                $"(mptcp_pm events {events.Socket.ForeignDatagrams}, rtnetlink {rtnl.Socket.ForeignDatagrams}; the last from port id {Math.Max(events.Socket.LastForeignPortId, rtnl.Socket.LastForeignPortId)})");
+        }
+
         if (events.Stats.DecodeErrors + rtnl.Stats.DecodeErrors + events.Stats.Overruns > 0)
         {
             Console.Error.WriteLine($"smapp monitor: {events.Stats.DecodeErrors + rtnl.Stats.DecodeErrors} undecodable messages, {events.Stats.Overruns} overruns (events lost)");
