@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.RegularExpressions;
+using Akka.Actor;
 using Smapp.Netlink;
 using Smapp.Netlink.Diag;
 using Smapp.Netlink.Generic;
@@ -90,5 +91,49 @@ public class TrustKernelTests
 
         Assert.Equal(0, run.Signal("TERM"));
         Assert.Contains("datagrams from non-kernel senders dropped while running: mptcp_pm events 2, commands 1, rtnetlink 1", run.Output);
+    }
+
+    private static Smapp.Actors.Gateway.GatewayProtocol.ForeignDrops Drops(Daemon daemon) =>
+        daemon.Runtime.Gateway.Ask<Smapp.Actors.Gateway.GatewayProtocol.ForeignDrops>(
+            Smapp.Actors.Gateway.GatewayProtocol.GetForeignDrops.Instance, TimeSpan.FromSeconds(5)).Result;
+
+    [Fact]
+    public void The_gateway_answers_its_drop_counts_per_socket_for_status_and_metrics()
+    {
+        using var bed = Testbed.Up("two-path");
+        using var daemon = Daemon.Start(bed.ClientNs);
+        var before = Drops(daemon);
+        Assert.Equal(0, before.Total);
+        Assert.Equal(["commands", "mptcp_pm events", "rtnetlink"], before.BySocket.Keys.Order());
+        Assert.All(before.PortIds.Values, p => Assert.NotEqual(0u, p));
+
+        // The forger: sockets of its own in the namespace (another port id than the daemon's, as any other process has).
+        NetworkNamespace.Named(bed.ClientNs).Run(() =>
+        {
+            using var genl = NetlinkSocket.Open(NetlinkProtocol.Generic);
+            var family = GenericNetlink.Resolve(genl, MptcpPmNames.Family);
+            var w = new NetlinkWriter();
+            MptcpEventCodec.Encode(w, new MptcpEvent { Type = MptcpEventType.Closed, Token = ForgedToken }, family.Id);
+            for (var i = 0; i < 3; i++)
+            {
+                genl.SendTo(before.PortIds["mptcp_pm events"], w.Written);
+            }
+
+            genl.SendTo(before.PortIds["commands"], w.Written);
+            using var route = NetlinkSocket.Open(NetlinkProtocol.Route);
+            route.SendTo(before.PortIds["rtnetlink"], Fixture.Load("rtnl-addr_removed").Single);
+            route.SendTo(before.PortIds["rtnetlink"], Fixture.Load("rtnl-link_down").Single);
+            return 0;
+        });
+
+        Smapp.Actors.Gateway.GatewayProtocol.ForeignDrops? after = null;
+        Assert.True(Eventually.Holds(() =>
+        {
+            after = Drops(daemon);
+            return after.Total == 6;
+        }, TimeSpan.FromSeconds(10)), $"drops: {string.Join(", ", after?.BySocket.Select(kv => $"{kv.Key} {kv.Value}") ?? [])}");
+        Assert.Equal(3, after!.BySocket["mptcp_pm events"]);
+        Assert.Equal(1, after.BySocket["commands"]);
+        Assert.Equal(2, after.BySocket["rtnetlink"]);
     }
 }
