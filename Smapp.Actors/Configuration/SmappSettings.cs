@@ -84,7 +84,18 @@ public sealed record SmappSettings(
                     throw new ConfigError(key, "must be an object like { remote-port = 443, policy = backup }");
                 }
 
-                rules.Add(ParseRule(new Config(new HoconRoot(item)), key, registry, i));
+                var rule = ParseRule(new Config(new HoconRoot(item)), key, registry, i);
+
+                // A rule's name keys its policy choice (shared by the connections it picks), as "default" keys the default's.
+                var same = rules.FindIndex(r => r.Name == rule.Name);
+                if (same >= 0 || rule.Name == "default")
+                {
+                    throw new ConfigError($"{key}.name", same >= 0
+                        ? $"'{rule.Name}' is already the name of smapp.rules[{same}]: rule names must be unique"
+                        : "'default' is the name of the default choice (smapp.policy): give the rule another name");
+                }
+
+                rules.Add(rule);
                 i++;
             }
         }

@@ -178,6 +178,20 @@ public class ConfigValidationTests : IDisposable
         Assert.Contains(reason, e.Reason);
     }
 
+    [Theory]
+    [InlineData("smapp.rules = [ { name = web, remote-port = 443, policy = backup }, { name = web, remote-port = 80, policy = ndiffports } ]", "smapp.rules[1].name", "already the name of smapp.rules[0]")]
+    [InlineData("smapp.rules = [ { name = default, side = server, policy = passive } ]", "smapp.rules[0].name", "the name of the default choice")]
+    [InlineData("smapp.rules = [ { side = server } ]", "smapp.rules[0].policy", "missing")]
+    [InlineData("smapp.rules = [ { side = both, policy = passive } ]", "smapp.rules[0].side", "is not a side")]
+    [InlineData("smapp.rules = [ { remote-prefix = \"203.0.113.0/33\", policy = passive } ]", "smapp.rules[0].remote-prefix", "is not an address prefix")]
+    [InlineData("smapp.rules = { side = server, policy = passive }", "smapp.rules", "must be a list")]
+    public void Rules_are_checked_key_by_key(string hocon, string key, string reason)
+    {
+        var e = SettingsFail($"smapp {{}}\n{hocon}");
+        Assert.Equal(key, e.Key);
+        Assert.Contains(reason, e.Reason);
+    }
+
     [Fact]
     public void Every_shipped_file_still_loads_and_its_values_are_in_range()
     {
