@@ -13,4 +13,4 @@ var root = new RootCommand("smapp — a userspace Multipath TCP subflow controll
     DelayLineCommand.Build(),
 };
 
-return root.Parse(args).Invoke();
+return CommonOptions.Invoke(root, args);

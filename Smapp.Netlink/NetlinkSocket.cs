@@ -87,6 +87,9 @@ public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
     /// <summary>Datagrams dropped because they did not come from the kernel.</summary>
     public long ForeignDatagrams { get; private set; }
 
+    /// <summary>The sender port id of the last datagram dropped for not coming from the kernel (0: none yet).</summary>
+    public uint LastForeignPortId { get; private set; }
+
     /// <summary>The last datagram received.</summary>
     public ReadOnlySpan<byte> Received => _buffer.AsSpan(0, _received);
 
@@ -159,9 +162,15 @@ public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
     }
 
     /// <summary>Sends one or more messages to the kernel.</summary>
-    public void Send(ReadOnlySpan<byte> data)
+    public void Send(ReadOnlySpan<byte> data) => SendTo(0, data);
+
+    /// <summary>
+    /// Sends to the socket with port id <paramref name="portId"/> (0: the kernel). Another process's port id is how a
+    /// forger reaches a daemon's socket: the trust tests do exactly that, and the daemon must drop it.
+    /// </summary>
+    public void SendTo(uint portId, ReadOnlySpan<byte> data)
     {
-        var addr = new SockaddrNl { Family = Libc.AF_NETLINK };
+        var addr = new SockaddrNl { Family = Libc.AF_NETLINK, Pid = portId };
         if (Trace)
         {
             Console.Error.WriteLine($"nl> proto={Protocol} {Convert.ToHexString(data)}");
@@ -237,6 +246,7 @@ public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
         if (addr.Pid != 0)
         {
             ForeignDatagrams++;
+            LastForeignPortId = addr.Pid;
             return ReceiveStatus.ForeignSender;
         }
 

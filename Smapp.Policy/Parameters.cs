@@ -55,6 +55,16 @@ public static class Validators
 {
     public static Func<object, string?> AtLeast(int min) => v => (int)v >= min ? null : $"must be at least {min}";
 
+    /// <summary>
+    /// The most subflows a policy may ask for per connection. The kernel's MPTCP has no hard limit for a userspace PM, but
+    /// a peer on the in-kernel PM accepts at most 8 and every subflow is a TCP socket: more than this is a mistake.
+    /// </summary>
+    public const int MaxSubflows = 64;
+
+    /// <summary>A whole number in <paramref name="min"/>..<paramref name="max"/>.</summary>
+    public static Func<object, string?> Between(int min, int max) => v =>
+        (int)v >= min && (int)v <= max ? null : $"{v} is out of range: must be between {min} and {max}";
+
     public static Func<object, string?> Positive => v => v switch
     {
         TimeSpan t when t <= TimeSpan.Zero => "must be a positive duration",

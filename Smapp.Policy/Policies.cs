@@ -8,9 +8,9 @@ public static class BuiltInPolicies
         new("backoff-after-reset", ParameterKind.Duration, TimeSpan.FromSeconds(1), "first re-open delay after a reset (ECONNRESET, ECONNREFUSED)", Validators.Positive),
         new("backoff-after-unreachable", ParameterKind.Duration, TimeSpan.FromSeconds(5), "first re-open delay after an unreachable or timed-out path", Validators.Positive),
         new("backoff-after-other", ParameterKind.Duration, TimeSpan.FromSeconds(2), "first re-open delay after any other close", Validators.Positive),
-        new("backoff-multiplier", ParameterKind.Double, 2.0, "each further attempt waits this many times longer", v => (double)v >= 1 ? null : "must be at least 1"),
+        new("backoff-multiplier", ParameterKind.Double, 2.0, "each further attempt waits this many times longer", v => (double)v is >= 1 and <= 100 ? null : "must be between 1 and 100"),
         new("backoff-max", ParameterKind.Duration, TimeSpan.FromSeconds(30), "the longest wait between attempts", Validators.Positive),
-        new("max-attempts", ParameterKind.Int, 10, "attempts before giving up on a subflow (0: never give up)", Validators.AtLeast(0)),
+        new("max-attempts", ParameterKind.Int, 10, "attempts before giving up on a subflow (0: never give up)", Validators.Between(0, 1_000_000)),
     ];
 
     public static BackoffSettings BackoffFrom(PolicyParameters p) => new(
@@ -24,7 +24,7 @@ public static class BuiltInPolicies
             .. BackoffParameters,
             new("interfaces", ParameterKind.StringList, Array.Empty<string>(), "use only local addresses on these interfaces (empty: every interface)"),
             new("use-announced", ParameterKind.Bool, true, "also open subflows to addresses the peer announces"),
-            new("max-subflows", ParameterKind.Int, 8, "most subflows per connection, the initial one included", Validators.AtLeast(1)),
+            new("max-subflows", ParameterKind.Int, 8, "most subflows per connection, the initial one included", Validators.Between(1, Validators.MaxSubflows)),
         ],
         p => new FullmeshPolicy(BackoffFrom(p), p.List("interfaces"), p.Bool("use-announced"), p.Int("max-subflows")));
 
@@ -33,7 +33,7 @@ public static class BuiltInPolicies
         "n subflows over the initial address pair, each from its own source port (the kernel picks them)",
         [
             .. BackoffParameters,
-            new("subflows", ParameterKind.Int, 2, "subflows per connection, the initial one included", Validators.AtLeast(1)),
+            new("subflows", ParameterKind.Int, 2, "subflows per connection, the initial one included", Validators.Between(1, Validators.MaxSubflows)),
         ],
         p => new NdiffportsPolicy(p.Int("subflows"), BackoffFrom(p)));
 
@@ -61,10 +61,10 @@ public static class BuiltInPolicies
         "streaming",
         "for a block per period (paper 4.3): at each period's check point, opens a subflow on another interface if too few bytes were acknowledged since the period began; closes any subflow whose RTO exceeds the period",
         [
-            new("block-size", ParameterKind.Int, 65536, "bytes the application sends per period (bytes)", Validators.AtLeast(1)),
+            new("block-size", ParameterKind.Int, 65536, "bytes the application sends per period (bytes)", Validators.Between(1, 1 << 30)),
             new("period", ParameterKind.Duration, TimeSpan.FromSeconds(1), "the application's period: each block must be delivered within it", Validators.Positive),
             new("check-at", ParameterKind.Double, 0.5, "when in the period progress is checked, as a fraction of the period", Validators.Fraction),
-            new("min-progress", ParameterKind.Int, 32768, "bytes that must be acknowledged by the check point (bytes; half a block)", Validators.AtLeast(1)),
+            new("min-progress", ParameterKind.Int, 32768, "bytes that must be acknowledged by the check point (bytes; half a block)", Validators.Between(1, 1 << 30)),
             new("interfaces", ParameterKind.StringList, Array.Empty<string>(), "interfaces a new subflow may use, in order of preference (empty: any)"),
             new("progress", ParameterKind.String, "acked", "acked: bytes this host sent that the peer acknowledged (this host streams); received: bytes received (the peer streams)", Validators.OneOf("acked", "received")),
             new("sample-interval", ParameterKind.Duration, TimeSpan.FromMilliseconds(100), "how often to read the subflows' byte counts and RTO", Validators.AtLeast(MinSampleInterval)),
@@ -77,7 +77,7 @@ public static class BuiltInPolicies
         "ecmp-refresh",
         "n subflows over the initial address pair (paper 4.4); every refresh period the one with the lowest pacing rate is closed and a new one opened, so that ECMP hashing spreads them over every path",
         [
-            new("subflows", ParameterKind.Int, 5, "subflows per connection, the initial one included", Validators.AtLeast(2)),
+            new("subflows", ParameterKind.Int, 5, "subflows per connection, the initial one included", Validators.Between(2, Validators.MaxSubflows)),
             new("refresh", ParameterKind.Duration, TimeSpan.FromMilliseconds(2500), "how often the slowest subflow is replaced; a subflow younger than this is never replaced", Validators.Positive),
             new("skip-idle", ParameterKind.Bool, true, "skip a refresh when no subflow had bytes acknowledged since the previous one"),
             new("sample-interval", ParameterKind.Duration, TimeSpan.FromMilliseconds(500), "how often to read the subflows' pacing rates (a refresh waits for the next sample)", Validators.AtLeast(MinSampleInterval)),
@@ -89,7 +89,7 @@ public static class BuiltInPolicies
         "server-guard",
         "on the accepting side, destroys subflows beyond a per-connection limit or from a source address that already has one",
         [
-            new("max-subflows", ParameterKind.Int, 2, "most subflows per connection, the initial one included", Validators.AtLeast(1)),
+            new("max-subflows", ParameterKind.Int, 2, "most subflows per connection, the initial one included", Validators.Between(1, Validators.MaxSubflows)),
             new("one-per-address", ParameterKind.Bool, true, "refuse a second subflow from the same remote address"),
         ],
         p => new ServerGuardPolicy(p.Int("max-subflows"), p.Bool("one-per-address")));

@@ -19,6 +19,16 @@ public sealed record SmappSettings(
     TimeSpan SampleInterval,
     bool DecisionsAtInfo = false)
 {
+    /// <summary>
+    /// Every interface name the configuration relies on, with the key that names it: smapp.interfaces and the interface
+    /// lists of the policies in use (the default policy and those rules pick). `smapp run` warns about those missing
+    /// from the namespace at start (an interface may come later: a modem, a VPN).
+    /// </summary>
+    public IReadOnlyList<(string Key, string Interface)> InterfaceNames { get; init; } = [];
+
+    /// <summary>The longest command timeout: a command unanswered for longer holds its connection's pending entry.</summary>
+    public static readonly TimeSpan MaxCommandTimeout = TimeSpan.FromMinutes(5);
+
     private static readonly string[] TopKeys = ["policy", "rules", "policies", "gateway", "sampler", "takeover", "switch-path-manager", "interfaces", "decision-log",
         "status", "metrics"]; // status, metrics: read by the host (Smapp.Host/Configuration/OperationsSettings.cs)
     private static readonly string[] SamplerKeys = ["interval"];
@@ -75,7 +85,18 @@ public sealed record SmappSettings(
                     throw new ConfigError(key, "must be an object like { remote-port = 443, policy = backup }");
                 }
 
-                rules.Add(ParseRule(new Config(new HoconRoot(item)), key, registry, i));
+                var rule = ParseRule(new Config(new HoconRoot(item)), key, registry, i);
+
+                // A rule's name keys its policy choice (shared by the connections it picks), as "default" keys the default's.
+                var same = rules.FindIndex(r => r.Name == rule.Name);
+                if (same >= 0 || rule.Name == "default")
+                {
+                    throw new ConfigError($"{key}.name", same >= 0
+                        ? $"'{rule.Name}' is already the name of smapp.rules[{same}]: rule names must be unique"
+                        : "'default' is the name of the default choice (smapp.policy): give the rule another name");
+                }
+
+                rules.Add(rule);
                 i++;
             }
         }
@@ -89,6 +110,11 @@ public sealed record SmappSettings(
         }
 
         var commandTimeout = Duration(gateway, "smapp.gateway.command-timeout", "command-timeout", TimeSpan.FromSeconds(5));
+        if (commandTimeout > MaxCommandTimeout)
+        {
+            throw new ConfigError("smapp.gateway.command-timeout", $"'{gateway.GetString("command-timeout")}' is too long: at most 5m (a command the kernel does not answer holds its connection's pending entry that long)");
+        }
+
         var sampler = smapp.HasPath("sampler") ? smapp.GetConfig("sampler") : ConfigurationFactory.Empty;
         CheckKeys(sampler, "smapp.sampler", SamplerKeys);
         var interval = Duration(sampler, "smapp.sampler.interval", "interval", TimeSpan.FromMilliseconds(100));
@@ -102,6 +128,17 @@ public sealed record SmappSettings(
             throw new ConfigError("smapp.decision-log", $"must be debug or info, not '{decisionLog}'");
         }
 
+        var inUse = rules.Select(r => r.Policy).Append(defaultPolicy).Distinct();
+        var interfaceNames = StringList(smapp, "smapp.interfaces", "interfaces").Select(i => ("smapp.interfaces", i)).ToList();
+        foreach (var name in inUse)
+        {
+            var (def, parameters) = policies[name];
+            foreach (var spec in def.Parameters.Where(p => p.Kind == ParameterKind.StringList && p.Name.EndsWith("interfaces", StringComparison.Ordinal)))
+            {
+                interfaceNames.AddRange(parameters.List(spec.Name).Select(i => ($"smapp.policies.{name}.{spec.Name}", i)));
+            }
+        }
+
         return new SmappSettings(
             new PolicySelector(defaultPolicy, rules, policies),
             new GatewaySettings((int)receiveBuffer, commandTimeout),
@@ -110,7 +147,10 @@ public sealed record SmappSettings(
             Bool(gateway, "smapp.gateway.busy-poll", "busy-poll", false),
             StringList(smapp, "smapp.interfaces", "interfaces"),
             interval,
-            decisionLog == "info");
+            decisionLog == "info")
+        {
+            InterfaceNames = interfaceNames,
+        };
     }
 
     private static PolicyRule ParseRule(Config rule, string key, IReadOnlyDictionary<string, PolicyDefinition> registry, int index)
@@ -225,9 +265,27 @@ public sealed record SmappSettings(
         {
             if (!known.Contains(k))
             {
-                throw new ConfigError($"{prefix}.{k}", $"unknown key (known here: {string.Join(", ", known)})");
+                throw new ConfigError($"{prefix}.{k}", UnknownKey(k, known));
             }
         }
+    }
+
+    /// <summary>"unknown key (did you mean 'policy'? known here: ...)": the nearest known name by edit distance, when one is near.</summary>
+    public static string UnknownKey(string key, IReadOnlyCollection<string> known)
+    {
+        var nearest = Nearest(key, known);
+        var list = known.Count == 0 ? "none" : string.Join(", ", known);
+        return nearest is null ? $"unknown key (known here: {list})" : $"unknown key (did you mean '{nearest}'? known here: {list})";
+    }
+
+    /// <summary>The known name nearest to <paramref name="key"/> (Levenshtein), if it is within a third of its length (at least 2 edits).</summary>
+    public static string? Nearest(string key, IEnumerable<string> known)
+    {
+        var best = known
+            .Select(k => (Name: k, Distance: Quickenshtein.Levenshtein.GetDistance(key.ToLowerInvariant(), k.ToLowerInvariant())))
+            .OrderBy(x => x.Distance)
+            .FirstOrDefault();
+        return best.Name is not null && best.Distance <= Math.Max(2, key.Length / 3) ? best.Name : null;
     }
 
     private static T Get<T>(Config c, string key, string path, T fallback, Func<Config, string, T> read, string expected)
@@ -274,21 +332,84 @@ public sealed record SmappSettings(
     private static string String(Config c, string key, string path, string fallback) =>
         Get(c, key, path, fallback, (x, p) => x.GetString(p) ?? throw new FormatException(), "a string");
 
-    private static TimeSpan Duration(Config c, string key, string path, TimeSpan fallback) =>
-        Get(c, key, path, fallback, (x, p) =>
+    /// <summary>A duration with a unit; every duration Smapp reads must be more than 0.</summary>
+    private static TimeSpan Duration(Config c, string key, string path, TimeSpan fallback)
+    {
+        var negative = false;
+        var d = Get(c, key, path, fallback, (x, p) =>
         {
-            var s = x.GetString(p);
+            var s = x.GetString(p)?.Trim();
             if (string.IsNullOrEmpty(s) || !char.IsLetter(s[^1]))
             {
                 throw new FormatException("a duration needs a unit");
             }
 
+            if (s.StartsWith('-'))
+            {
+                // Akka's parser does not read a sign; read the magnitude to tell "negative" from "not a duration".
+                negative = true;
+                return ConfigurationFactory.ParseString($"d = {s[1..]}").GetTimeSpan("d", null, allowInfinite: false);
+            }
+
             return x.GetTimeSpan(p, null, allowInfinite: false);
         }, "a duration with a unit (500ms, 2s, 1m)");
+        if (negative)
+        {
+            throw new ConfigError(key, $"'{c.GetString(path)}' is negative: a duration here must be more than 0");
+        }
+
+        if (d <= TimeSpan.Zero && c.HasPath(path))
+        {
+            throw new ConfigError(key, $"'{c.GetString(path)}' is zero: a duration here must be more than 0");
+        }
+
+        return d;
+    }
 
     private static long Bytes(Config c, string key, string path, long fallback) =>
         Get(c, key, path, fallback, (x, p) => x.GetByteSize(p) ?? throw new FormatException(), "a size (8MiB, 262144)");
 
-    private static IReadOnlyList<string> StringList(Config c, string key, string path) =>
-        Get<IReadOnlyList<string>>(c, key, path, [], (x, p) => x.GetStringList(p).ToList(), "a list of strings");
+    /// <summary>A list of names: a string where a list is expected (interfaces = eth0) is an error, not a list of one.</summary>
+    private static IReadOnlyList<string> StringList(Config c, string key, string path)
+    {
+        if (c.IsEmpty || !c.HasPath(path))
+        {
+            return [];
+        }
+
+        var items = ArrayOf(c.GetValue(path));
+        if (items is null)
+        {
+            string shown;
+            try
+            {
+                shown = c.GetString(path);
+            }
+            catch
+            {
+                shown = "(not a single value)";
+            }
+
+            throw new ConfigError(key, $"'{shown}' is not a list: write a list, like [{(string.IsNullOrWhiteSpace(shown) || shown.StartsWith('(') ? "eth0, wlan0" : shown)}]");
+        }
+
+        var list = new List<string>();
+        foreach (var item in items)
+        {
+            if (!item.IsString() || item.IsArray() || item.IsObject())
+            {
+                throw new ConfigError(key, "every item must be a name (a string), like [eth0, wlan0]");
+            }
+
+            var name = item.GetString();
+            if (string.IsNullOrWhiteSpace(name))
+            {
+                throw new ConfigError(key, "an item is empty: every item must be a name");
+            }
+
+            list.Add(name);
+        }
+
+        return list;
+    }
 }

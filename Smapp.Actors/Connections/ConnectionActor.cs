@@ -139,7 +139,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers, IWithUnboundedS
                 var conn = d.Connections.FirstOrDefault(x => x.Info.Token == _slot.Token);
                 if (conn is null)
                 {
-                    _log.Info("connection {Token:x8} is gone from the kernel; stopping", _slot.Token);
+                    _log.Debug("connection {Token:x8} is gone from the kernel; stopping", _slot.Token);
                     Context.Stop(Self);
                     return;
                 }

@@ -149,7 +149,7 @@ internal sealed class ConnectionCore : IConnectionContext
 
         Established = true;
         if (Wants(PolicyEvents.Established)) { _policy.OnEstablished(this); }
-        _host.Log.Info("connection {Connection} taken over with {Count} subflows; policy {Policy} ({Rule})", _info, subflows.Count, _choice.Name, _choice.Rule);
+        _host.Log.Debug("connection {Connection} taken over with {Count} subflows; policy {Policy} ({Rule})", _info, subflows.Count, _choice.Name, _choice.Rule);
     }
 
     // --- kernel events -------------------------------------------------------------------------------------
@@ -288,7 +288,7 @@ internal sealed class ConnectionCore : IConnectionContext
         var errno = (Errno)r.Errno;
         if (!r.Success)
         {
-            _host.Log.Info("connection {Token:x8}: {Command} refused: {Errno} {Message}", Token, r.Command.Name, errno, r.Message);
+            _host.Log.Debug("connection {Token:x8}: {Command} refused: {Errno} {Message}", Token, r.Command.Name, errno, r.Message);
         }
 
         if (Wants(PolicyEvents.CommandResult)) { _policy.OnCommandResult(this, new CommandOutcome(handle, errno, r.Message, subflowId)); }
@@ -329,7 +329,7 @@ internal sealed class ConnectionCore : IConnectionContext
 
         if (!_locals.Any(a => AddressForm.Same(a.Address, s.Local.Address)))
         {
-            _host.Log.Info("connection {Token:x8}: not re-opening subflow {Subflow}: its local address is gone", Token, s);
+            _host.Log.Debug("connection {Token:x8}: not re-opening subflow {Subflow}: its local address is gone", Token, s);
             _subflows.Forget(s);
             return;
         }
@@ -385,7 +385,7 @@ internal sealed class ConnectionCore : IConnectionContext
             // Whatever the policy did, nothing waits to re-open from an address that is gone.
             foreach (var s in _subflows.WaitingOn(gone.Address))
             {
-                _host.Log.Info("connection {Token:x8}: subflow {Subflow} abandoned: local address {Address} went away", Token, s, gone);
+                _host.Log.Debug("connection {Token:x8}: subflow {Subflow} abandoned: local address {Address} went away", Token, s, gone);
                 var pending = s.Phase == SubflowPhase.Pending;
                 s.Abandoned = true;
                 _subflows.Forget(s);

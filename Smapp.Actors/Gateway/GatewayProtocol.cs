@@ -127,6 +127,18 @@ public static class GatewayProtocol
         long LoopIterations,
         long LoopWakeups,
         int EventReceiveBuffer);
+
+    /// <summary>Asks for the datagrams each socket dropped because they did not come from the kernel.</summary>
+    public sealed record GetForeignDrops
+    {
+        public static readonly GetForeignDrops Instance = new();
+    }
+
+    /// <summary>Drops per socket ("mptcp_pm events", "commands", "rtnetlink"), and each socket's own port id.</summary>
+    public sealed record ForeignDrops(IReadOnlyDictionary<string, long> BySocket, IReadOnlyDictionary<string, uint> PortIds)
+    {
+        public long Total => BySocket.Values.Sum();
+    }
 }
 
 /// <summary>What a subscriber on the gateway's event loop gives to be called directly (on the loop thread only).</summary>

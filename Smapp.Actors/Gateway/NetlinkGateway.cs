@@ -59,6 +59,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     internal sealed record FailSocket(string Which);
 
     private sealed record ReopenSocket(string Which);
+    private ForeignSenders _foreign = null!;
 
     /// <summary>The loop says a socket is readable: one message type per socket.</summary>
     private sealed record EventsReadable
@@ -112,7 +113,15 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
             _diag.Enqueue(d, Sender);
         });
-        Receive<Sweep>(_ => _commands.Sweep());
+        Receive<Sweep>(_ =>
+        {
+            _commands.Sweep();
+            _foreign.Check(DateTime.UtcNow);
+        });
+        Receive<GetForeignDrops>(_ => Sender.Tell(new ForeignDrops(_foreign.Counts, new Dictionary<string, uint>
+        {
+            ["mptcp_pm events"] = _eventsDown ? 0 : _events.Socket.PortId, ["commands"] = _commandSocket.PortId, ["rtnetlink"] = _routeDown ? 0 : _rtnl.Socket.PortId,
+        })));
         Receive<FailSocket>(f => SocketFailed(f.Which, new NetlinkException(Errno.EIO, null, "injected failure")));
         Receive<ReopenSocket>(r => Reopen(r.Which));
         Receive<GetStats>(_ => Sender.Tell(new Stats(_eventsDelivered, _decodeErrors + _commands.DecodeErrors + _diag.DecodeErrors, _pastOverruns + _events.Stats.Overruns + _rtnl.Stats.Overruns,
@@ -149,13 +158,14 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         _commands = new CommandChannel(_commandSocket, _family.Id, _settings.CommandTimeout, _listeners) { Counters = _counters };
         _rtnl = RtnetlinkSubscription.Open(nonBlocking: false);
         _diag = new DiagWorker(_ns) { Counters = _counters };
+        _foreign = new ForeignSenders(_log, ("mptcp_pm events", () => _events?.Socket), ("commands", () => _commandSocket), ("rtnetlink", () => _rtnl?.Socket));
         var self = Self;
         _loop.AddSource(_events.Socket.Fd, () => self.Tell(EventsReadable.Instance));
         _loop.AddSource(_commandSocket.Fd, () => self.Tell(CommandsReadable.Instance));
         _loop.AddSource(_rtnl.Socket.Fd, () => self.Tell(RouteReadable.Instance));
         Timers.StartPeriodicTimer(SweepTimer, Sweep.Instance, TimeSpan.FromSeconds(1));
-        _log.Info("netlink gateway up in {Namespace}: mptcp_pm family {Family}, events receive buffer {Buffer} KiB",
-            _ns, _family.Id, _events.Socket.ReceiveBufferSize / 1024);
+        _log.Info("netlink gateway up in {Namespace}: mptcp_pm family {Family}, events receive buffer {Buffer} KiB; port ids: events {EventsPort}, commands {CommandsPort}, rtnetlink {RoutePort}",
+            _ns, _family.Id, _events.Socket.ReceiveBufferSize / 1024, _events.Socket.PortId, _commandSocket.PortId, _rtnl.Socket.PortId);
     }
 
     protected override void PostStop()
@@ -178,6 +188,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
             }
         }
 
+        _foreign?.Summarise();
         _listeners.Dispose();
         _diag?.Dispose();
         _events?.Dispose();

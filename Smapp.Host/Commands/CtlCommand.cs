@@ -31,24 +31,24 @@ internal static class CtlCommand
         return ctl;
     }
 
-    private static Option<string> TokenOption() => new("--token") { Description = "The connection's token (decimal or 0x-hex), as `smapp ctl list` or `smapp monitor` show it", Required = true };
+    private static Option<uint> TokenOption() => Parse.TokenOption();
 
     private static Command Announce()
     {
         var token = TokenOption();
-        var addr = new Option<string>("--addr") { Description = "Local address to advertise: ADDR or ADDR:PORT", Required = true };
-        var id = new Option<byte>("--id") { Description = "Local address id (1-255) the peer will know it by", Required = true };
+        var addr = Parse.EndpointOption("--addr", "Local address to advertise: ADDR or ADDR:PORT", port: null);
+        var id = Parse.IdOption("--id", "Local address id (1-255) the peer will know it by", min: 1);
         var listen = new Option<bool>("--listen") { Description = "Hold an MPTCP listener on ADDR:PORT until interrupted, then withdraw the address (a peer's join to an announced port nothing listens on is reset)" };
         var netns = CommonOptions.Netns();
         var cmd = new Command("announce", "Advertise a local address to the peer of one connection (ADD_ADDR)") { token, addr, id, listen, netns };
         cmd.SetAction(r => Guard(r.GetValue(netns), () =>
         {
-            var t = Parse.Token(r.GetValue(token)!);
-            var (a, port) = Parse.Endpoint(r.GetValue(addr)!);
+            var t = r.GetValue(token);
+            var (a, port) = r.GetValue(addr)!;
             var idv = r.GetValue(id);
             if (r.GetValue(listen) && port is null)
             {
-                throw new FormatException("--listen needs a port in --addr (ADDR:PORT)");
+                throw new UsageException("--addr", a.ToString(), "has no port, and --listen needs one (ADDR:PORT)");
             }
 
             Socket? listener = r.GetValue(listen) ? Listen(a, port!.Value) : null;
@@ -91,12 +91,12 @@ internal static class CtlCommand
     private static Command Remove()
     {
         var token = TokenOption();
-        var id = new Option<byte>("--id") { Description = "Local address id to withdraw", Required = true };
+        var id = Parse.IdOption("--id", "Local address id to withdraw (0: the initial subflow's address, which the kernel lets a userspace PM withdraw)", min: 0);
         var netns = CommonOptions.Netns();
         var cmd = new Command("remove", "Withdraw an advertised local address (RM_ADDR); the peer closes its subflows to it") { token, id, netns };
         cmd.SetAction(r => Guard(r.GetValue(netns), () =>
         {
-            var t = Parse.Token(r.GetValue(token)!);
+            var t = r.GetValue(token);
             using var pm = MptcpPmClient.Open();
             pm.Remove(t, r.GetValue(id));
             Console.WriteLine($"removed id {r.GetValue(id)} on token {t:x8}");
@@ -108,22 +108,19 @@ internal static class CtlCommand
     private static Command SubflowAdd()
     {
         var token = TokenOption();
-        var local = new Option<string>("--local") { Description = "Local address (the kernel picks the source port)", Required = true };
-        var localId = new Option<byte>("--local-id") { Description = "Local address id: 0 for the initial subflow's address, another for each other address", Required = true };
-        var remote = new Option<string>("--remote") { Description = "Remote ADDR:PORT", Required = true };
+        var local = Parse.EndpointOption("--local", "Local address (the kernel picks the source port)", port: false);
+        var localId = Parse.IdOption("--local-id", "Local address id: 0 for the initial subflow's address, another (1-255) for each other address", min: 0);
+        var remote = Parse.EndpointOption("--remote", "Remote ADDR:PORT", port: true);
         var backup = new Option<bool>("--backup") { Description = "Open the subflow as a backup (MP_JOIN with B=1)" };
-        var ifIndex = new Option<int?>("--if-idx") { Description = "Bind the subflow to this interface index" };
+        var ifIndex = Parse.CountOption("--if-idx", "Bind the subflow to this interface index", min: 1, unit: "an interface index");
         var netns = CommonOptions.Netns();
         var cmd = new Command("add", "Open a subflow from a local address to a remote endpoint (SUBFLOW_CREATE)") { token, local, localId, remote, backup, ifIndex, netns };
         cmd.SetAction(r => Guard(r.GetValue(netns), () =>
         {
-            var t = Parse.Token(r.GetValue(token)!);
-            var (la, _) = Parse.Endpoint(r.GetValue(local)!);
-            var (ra, rp) = Parse.Endpoint(r.GetValue(remote)!);
-            if (rp is null)
-            {
-                throw new FormatException("--remote needs a port: ADDR:PORT");
-            }
+            var t = r.GetValue(token);
+            var la = r.GetValue(local)!.Address;
+            var (ra, rp) = r.GetValue(remote)!;
+            Parse.SameFamily("--local", la, "--remote", ra);
 
             using var pm = MptcpPmClient.Open();
             var l = new MptcpAddress(la, r.GetValue(localId), null, r.GetValue(backup) ? MptcpAddrFlags.Backup : MptcpAddrFlags.None, r.GetValue(ifIndex));
@@ -137,19 +134,16 @@ internal static class CtlCommand
     private static Command SubflowDel()
     {
         var token = TokenOption();
-        var local = new Option<string>("--local") { Description = "Local ADDR:PORT of the subflow", Required = true };
-        var remote = new Option<string>("--remote") { Description = "Remote ADDR:PORT of the subflow", Required = true };
+        var local = Parse.EndpointOption("--local", "Local ADDR:PORT of the subflow", port: true);
+        var remote = Parse.EndpointOption("--remote", "Remote ADDR:PORT of the subflow", port: true);
         var netns = CommonOptions.Netns();
         var cmd = new Command("del", "Close one subflow, named by its 4-tuple (SUBFLOW_DESTROY)") { token, local, remote, netns };
         cmd.SetAction(r => Guard(r.GetValue(netns), () =>
         {
-            var t = Parse.Token(r.GetValue(token)!);
-            var (la, lp) = Parse.Endpoint(r.GetValue(local)!);
-            var (ra, rp) = Parse.Endpoint(r.GetValue(remote)!);
-            if (lp is null || rp is null)
-            {
-                throw new FormatException("subflow del needs both ports: --local ADDR:PORT --remote ADDR:PORT");
-            }
+            var t = r.GetValue(token);
+            var (la, lp) = r.GetValue(local)!;
+            var (ra, rp) = r.GetValue(remote)!;
+            Parse.SameFamily("--local", la, "--remote", ra);
 
             using var pm = MptcpPmClient.Open();
             pm.SubflowDestroy(t, new MptcpAddress(la, null, lp), new MptcpAddress(ra, null, rp));
@@ -164,15 +158,16 @@ internal static class CtlCommand
         var state = new Argument<string>("state") { Description = "on | off" };
         state.AcceptOnlyFromAmong("on", "off");
         var token = TokenOption();
-        var local = new Option<string>("--local") { Description = "Local ADDR[:PORT] of the subflow", Required = true };
-        var remote = new Option<string>("--remote") { Description = "Remote ADDR:PORT of the subflow", Required = true };
+        var local = Parse.EndpointOption("--local", "Local ADDR[:PORT] of the subflow", port: null);
+        var remote = Parse.EndpointOption("--remote", "Remote ADDR:PORT of the subflow", port: true);
         var netns = CommonOptions.Netns();
         var cmd = new Command("backup", "Mark a subflow backup or not (SET_FLAGS; the peer gets MP_PRIO)") { state, token, local, remote, netns };
         cmd.SetAction(r => Guard(r.GetValue(netns), () =>
         {
-            var t = Parse.Token(r.GetValue(token)!);
-            var (la, lp) = Parse.Endpoint(r.GetValue(local)!);
-            var (ra, rp) = Parse.Endpoint(r.GetValue(remote)!);
+            var t = r.GetValue(token);
+            var (la, lp) = r.GetValue(local)!;
+            var (ra, rp) = r.GetValue(remote)!;
+            Parse.SameFamily("--local", la, "--remote", ra);
             var on = r.GetValue(state) == "on";
             using var pm = MptcpPmClient.Open();
             pm.SetFlags(t, new MptcpAddress(la, null, lp, on ? MptcpAddrFlags.Backup : MptcpAddrFlags.None), new MptcpAddress(ra, null, rp));
@@ -213,19 +208,21 @@ internal static class CtlCommand
     private static Command Endpoint()
     {
         var ep = new Command("endpoint", "The in-kernel path manager's endpoints (what `ip mptcp endpoint` manages)");
-        var addr = new Option<string>("--addr") { Description = "ADDR or ADDR:PORT", Required = true };
-        var id = new Option<byte?>("--id") { Description = "Endpoint id (the kernel picks one when absent)" };
+        var addr = Parse.EndpointOption("--addr", "ADDR or ADDR:PORT", port: null);
+        var id = Parse.OptionalIdOption("--id", "Endpoint id, 1-255 (the kernel picks one when absent)", min: 1);
         var flags = new Option<string[]>("--flags") { Description = "signal, subflow, backup, fullmesh", AllowMultipleArgumentsPerToken = true };
-        var dev = new Option<int?>("--if-idx") { Description = "Interface index" };
+        var dev = Parse.CountOption("--if-idx", "Interface index", min: 1, unit: "an interface index");
         var netns = CommonOptions.Netns();
         var add = new Command("add", "Add an endpoint (ADD_ADDR)") { addr, id, flags, dev, netns };
         add.SetAction(r => Guard(r.GetValue(netns), () =>
         {
-            var (a, p) = Parse.Endpoint(r.GetValue(addr)!);
+            var (a, p) = r.GetValue(addr)!;
             var f = MptcpAddrFlags.None;
             foreach (var name in r.GetValue(flags) ?? [])
             {
-                f |= Enum.TryParse<MptcpAddrFlags>(name, ignoreCase: true, out var v) ? v : throw new FormatException($"unknown endpoint flag '{name}' (signal, subflow, backup, fullmesh)");
+                f |= name.ToLowerInvariant() is "signal" or "subflow" or "backup" or "fullmesh" && Enum.TryParse<MptcpAddrFlags>(name, ignoreCase: true, out var v)
+                    ? v
+                    : throw new UsageException("--flags", name, "is not an endpoint flag (signal, subflow, backup, fullmesh)");
             }
 
             using var pm = MptcpPmClient.Open();
@@ -233,7 +230,7 @@ internal static class CtlCommand
             Console.WriteLine($"endpoint {EventFormat.Endpoint(a, p)} added");
             return 0;
         }));
-        var delId = new Option<byte>("--id") { Description = "Endpoint id", Required = true };
+        var delId = Parse.IdOption("--id", "Endpoint id (1-255)", min: 1);
         var netns2 = CommonOptions.Netns();
         var del = new Command("del", "Delete an endpoint by id (DEL_ADDR)") { delId, netns2 };
         del.SetAction(r => Guard(r.GetValue(netns2), () =>
@@ -244,13 +241,13 @@ internal static class CtlCommand
             return 0;
         }));
         var json = CommonOptions.Json();
-        var token = new Option<string?>("--token") { Description = "With the userspace PM: the local addresses of this connection" };
+        var token = Parse.OptionalTokenOption("--token", "With the userspace PM: the local addresses of this connection");
         var netns3 = CommonOptions.Netns();
         var show = new Command("show", "List endpoints (GET_ADDR dump)") { json, token, netns3 };
         show.SetAction(r => Guard(r.GetValue(netns3), () =>
         {
             using var pm = MptcpPmClient.Open();
-            var t = r.GetValue(token) is { } ts ? Parse.Token(ts) : (uint?)null;
+            var t = r.GetValue(token);
             foreach (var a in pm.GetAddresses(t))
             {
                 Console.WriteLine(r.GetValue(json)
@@ -285,8 +282,8 @@ internal static class CtlCommand
 
     private static Command Limits()
     {
-        var subflows = new Option<uint?>("--subflows") { Description = "Most extra subflows per connection" };
-        var accepted = new Option<uint?>("--add-addr-accepted") { Description = "Most ADD_ADDRs accepted per connection" };
+        var subflows = Parse.CountOption("--subflows", "Most extra subflows per connection (0-8, the kernel's MPTCP_PM_ADDR_MAX)", min: 0, max: 8);
+        var accepted = Parse.CountOption("--add-addr-accepted", "Most ADD_ADDRs accepted per connection (0-8)", min: 0, max: 8);
         var netns = CommonOptions.Netns();
         var cmd = new Command("limits", "Show, or with options set, the in-kernel path manager's limits") { subflows, accepted, netns };
         cmd.SetAction(r => Guard(r.GetValue(netns), () =>
@@ -295,7 +292,7 @@ internal static class CtlCommand
             if (r.GetValue(subflows) is not null || r.GetValue(accepted) is not null)
             {
                 var cur = pm.GetLimits();
-                pm.SetLimits(new MptcpLimits(r.GetValue(subflows) ?? cur.Subflows, r.GetValue(accepted) ?? cur.AddAddrAccepted));
+                pm.SetLimits(new MptcpLimits((uint?)r.GetValue(subflows) ?? cur.Subflows, (uint?)r.GetValue(accepted) ?? cur.AddAddrAccepted));
             }
 
             var l = pm.GetLimits();
@@ -322,7 +319,7 @@ internal static class CtlCommand
         {
             return CommonOptions.Fail(e.Message, 2);
         }
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException or SocketException)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or SocketException or IOException or UnauthorizedAccessException)
         {
             return CommonOptions.Fail(e.Message);
         }

@@ -15,10 +15,10 @@ internal static class MonitorCommand
     {
         var json = CommonOptions.Json();
         var netns = CommonOptions.Netns();
-        var samples = new Option<int?>("--samples") { Description = "Also print each subflow's tcp_info figures every MS milliseconds (one sock_diag dump per tick)" };
+        var samples = Parse.CountOption("--samples", "Also print each subflow's tcp_info figures every MS milliseconds (one sock_diag dump per tick; at least 1)", min: 1, unit: "milliseconds");
         var raw = new Option<bool>("--raw") { Description = "Also print each netlink message as hex (for bug reports and fixtures)" };
-        var count = new Option<int?>("--count") { Description = "Exit after N mptcp events" };
-        var timeout = new Option<double?>("--timeout") { Description = "Exit after S seconds" };
+        var count = Parse.CountOption("--count", "Exit after N mptcp events (at least 1)", min: 1, unit: "events");
+        var timeout = Parse.SecondsOption("--timeout", "Exit after S seconds (more than 0)");
         var cmd = new Command("monitor", "Print every MPTCP path-manager event and local address change as it happens")
         {
             json, netns, samples, raw, count, timeout,
@@ -107,6 +107,12 @@ internal static class MonitorCommand
             {
                 wakeup.Drain();
             }
+        }
+
+        if (events.Socket.ForeignDatagrams + rtnl.Socket.ForeignDatagrams > 0)
+        {
+            Console.Error.WriteLine($"smapp monitor: {events.Socket.ForeignDatagrams + rtnl.Socket.ForeignDatagrams} datagrams from non-kernel senders dropped, not shown " +
+                $"(mptcp_pm events {events.Socket.ForeignDatagrams}, rtnetlink {rtnl.Socket.ForeignDatagrams}; the last from port id {Math.Max(events.Socket.LastForeignPortId, rtnl.Socket.LastForeignPortId)})");
         }
 
         if (events.Stats.DecodeErrors + rtnl.Stats.DecodeErrors + events.Stats.Overruns > 0)

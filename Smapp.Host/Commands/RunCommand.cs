@@ -74,6 +74,20 @@ public static class RunCommand
         }
 
         var where = ns.Name is null ? "this host" : $"namespace {ns.Name}";
+
+        // 3. The privilege to manage it, and no other path manager there: each a clear line and exit 1.
+        if (RunGuards.CheckPrivilege(ns, where) is { } denied)
+        {
+            return CommonOptions.Fail(denied);
+        }
+
+        var (claim, refusal) = RunGuards.Claim(ns, where);
+        if (refusal is not null)
+        {
+            return CommonOptions.Fail(refusal);
+        }
+
+        using var held = claim;
         var mode = PathManagerMode.Read(ns);
         string? restore = null;
         if (mode is null)
@@ -106,7 +120,29 @@ public static class RunCommand
             Log.Information("switched {Where} from the {Mode} path manager to userspace; it goes back at exit", where, restore);
         }
 
+        foreach (var warning in ConfigLoader.MissingInterfaces(settings, RunGuards.InterfaceNames(ns)))
+        {
+            Log.Warning("{Warning}", warning);
+        }
+
         SmappRuntime? runtime = null;
+        string? fatal = null;
+        var namespaceGone = false;
+        IHostApplicationLifetime? lifetime = null;
+
+        // A top-level actor that stops while we are not stopping (the gateway could not open its sockets, say) leaves a
+        // daemon that manages nothing: end it, with the reason, instead.
+        void StopWhenGone(ActorSystem system, IActorRef actor, string what) =>
+            _ = actor.WatchAsync().ContinueWith(_ =>
+            {
+                var shuttingDown = ct.IsCancellationRequested || CoordinatedShutdown.Get(system).ShutdownReason is not null || system.WhenTerminated.IsCompleted;
+                if (!shuttingDown && lifetime is { ApplicationStopping.IsCancellationRequested: false } l)
+                {
+                    fatal ??= $"{what} stopped";
+                    Log.Error("{What} stopped (see the error above): nothing would be managed; stopping", what);
+                    l.StopApplication();
+                }
+            }, TaskScheduler.Default);
         try
         {
             var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
@@ -135,12 +171,25 @@ public static class RunCommand
                     registry.Register<GatewayKey>(runtime.Gateway);
                     registry.Register<SupervisorKey>(runtime.Supervisor);
                     registry.Register<SamplerKey>(runtime.Sampler);
+                    StopWhenGone(system, runtime.Gateway, "the netlink gateway");
+                    StopWhenGone(system, runtime.Supervisor, "the connection supervisor");
                     Log.Information("smapp running in {Where}: default policy {Policy}, {Rules} rule(s), takeover {Takeover}",
                         where, settings.Selector.DefaultPolicy, settings.Selector.Rules.Count, settings.Takeover ? "on" : "off");
                 });
             });
             using var host = builder.Build();
             await host.StartAsync(ct);
+            lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+            var stopApplication = lifetime.StopApplication;
+            using var watch = RunGuards.WatchDeletion(ns, message =>
+            {
+                fatal = message;
+                namespaceGone = true;
+                Log.Error("{Message}; stopping", message);
+                stopApplication();
+            });
+
+            // SIGHUP reloads the configuration (DaemonServices).
             Service.DaemonServices services;
             try
             {
@@ -157,7 +206,7 @@ public static class RunCommand
                 await host.WaitForShutdownAsync(ct);
             }
 
-            return 0;
+            return fatal is null ? 0 : 1;
         }
         catch (Service.StartRefusedException e)
         {
@@ -166,16 +215,24 @@ public static class RunCommand
         }
         catch (Exception e)
         {
-            Log.Fatal(e, "smapp stopped: {Message}", e.GetBaseException().Message);
+            Log.Fatal("smapp stopped: {Type}: {Message}", e.GetBaseException().GetType().Name, e.GetBaseException().Message);
+            Log.Debug(e, "where it failed");
             return 1;
         }
         finally
         {
             runtime?.Dispose();
-            if (restore is not null)
+            if (restore is not null && !namespaceGone)
             {
-                PathManagerMode.Set(ns, restore);
-                Log.Information("{Where} back to the {Mode} path manager", where, restore);
+                try
+                {
+                    PathManagerMode.Set(ns, restore);
+                    Log.Information("{Where} back to the {Mode} path manager", where, restore);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+                {
+                    Log.Error("could not put {Where} back to the {Mode} path manager: {Message}", where, restore, e.Message);
+                }
             }
 
             Log.Information("smapp stopped");

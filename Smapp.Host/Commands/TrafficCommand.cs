@@ -85,7 +85,7 @@ internal static class TrafficCommand
             try
             {
                 CommonOptions.EnterNamespace(r.GetValue(netns));
-                var (addr, port) = Parse.Endpoint(r.GetValue(to)!);
+                var (addr, port) = Parse.Endpoint(r.GetValue(to)!, "--to");
                 if (port is null)
                 {
                     return CommonOptions.Fail("--to needs ADDR:PORT", 2);

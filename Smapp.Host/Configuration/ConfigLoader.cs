@@ -19,9 +19,15 @@ public static class ConfigLoader
         }
 
         var full = Path.GetFullPath(path);
+        var text = File.ReadAllText(full);
+        if (HoconSyntax.Check(text) is { } problem)
+        {
+            throw new ConfigError(path, $"not valid HOCON: {problem}");
+        }
+
         try
         {
-            return ConfigurationFactory.ParseString(File.ReadAllText(full), Includer(Path.GetDirectoryName(full)!, 0));
+            return ConfigurationFactory.ParseString(text, Includer(Path.GetDirectoryName(full)!, 0));
         }
         catch (Exception e) when (e is not ConfigError)
         {
@@ -42,7 +48,13 @@ public static class ConfigLoader
             throw new ConfigError($"include \"{name}\"", $"no such file: {path}");
         }
 
-        return Parser.Parse(File.ReadAllText(path), Includer(Path.GetDirectoryName(path)!, depth + 1));
+        var text = File.ReadAllText(path);
+        if (HoconSyntax.Check(text) is { } problem)
+        {
+            throw new ConfigError(path, $"not valid HOCON: {problem}");
+        }
+
+        return Parser.Parse(text, Includer(Path.GetDirectoryName(path)!, depth + 1));
     };
 
     /// <summary>Layers the command line over the file: --set key=value (in order), then --policy.</summary>
@@ -59,6 +71,11 @@ public static class ConfigLoader
 
             var key = set[..eq].Trim();
             var value = set[(eq + 1)..].Trim();
+            if (HoconSyntax.Check(value) is { } problem)
+            {
+                throw new ConfigError(key, $"--set value '{value}' is not valid HOCON: {problem[(problem.IndexOf(':') + 2)..]}");
+            }
+
             Config fragment;
             try
             {
@@ -80,9 +97,33 @@ public static class ConfigLoader
         return config;
     }
 
+    /// <summary>
+    /// One warning per interface the configuration names that the namespace does not have now. A warning, not an error:
+    /// an interface may come later (a modem, a VPN, a hot-plugged NIC) and is used as soon as it appears.
+    /// </summary>
+    public static IEnumerable<string> MissingInterfaces(SmappSettings settings, IReadOnlyCollection<string> present) =>
+        settings.InterfaceNames
+            .Where(n => !present.Contains(n.Interface))
+            .Select(n => $"{n.Key}: no interface '{n.Interface}' in the namespace now (it has {string.Join(", ", present.Order())}); " +
+                "it is used if it appears" + (SmappSettings.Nearest(n.Interface, present) is { } near ? $" (did you mean '{near}'?)" : ""));
+
+    /// <summary>The keys a configuration may have at its top: Smapp's own, and Akka's (passed to the actor system).</summary>
+    private static readonly string[] RootKeys = ["smapp", "akka"];
+
     public static (Config Config, SmappSettings Settings) Load(string? path, string? policy, IEnumerable<string> sets)
     {
         var config = Overlay(ParseFile(path ?? DefaultPath), policy, sets);
+        if (!config.IsEmpty)
+        {
+            foreach (var key in config.Root.GetObject().Items.Keys)
+            {
+                if (!RootKeys.Contains(key))
+                {
+                    throw new ConfigError(key, SmappSettings.UnknownKey(key, RootKeys));
+                }
+            }
+        }
+
         return (config, SmappSettings.FromConfig(config));
     }
 }

@@ -16,7 +16,9 @@ public static class ListFormat
         sb.Append($"token {token:x8} ({token})");
         if (conn is not null)
         {
-            sb.Append($"  {conn.Id}  {StateName(conn.State)}  subflows={conn.Info.Subflows}");
+            // mptcpi_subflows counts the subflows added to the initial one (it is 1 for a connection with two); the
+            // count shown is the subflows sock_diag lists, every one of them.
+            sb.Append($"  {conn.Id}  {StateName(conn.State)}  subflows={subflows.Count}");
             if (conn.Info.Fallback) sb.Append(" FALLBACK");
             sb.Append($" sent={conn.Info.BytesSent} acked={conn.Info.BytesAcked} received={conn.Info.BytesReceived}");
         }
