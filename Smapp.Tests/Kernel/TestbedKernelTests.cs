@@ -63,8 +63,8 @@ public class TestbedKernelTests
     public async Task A_stream_delivers_each_block_and_reports_its_delay()
     {
         using var bed = Testbed.Up("two-path", "--client-pm", "kernel");
-        var server = Shell.Run("dotnet", [Repo.SmappDll, "traffic", "client", "--netns", bed.ClientNs, "--to", "203.0.113.1:5303", "--block", "65536", "--period", "100", "--count", "5"], TimeSpan.FromSeconds(1));
-        Assert.NotEqual(0, server.Code); // nothing listens yet: a clear failure, not a hang
+        var server = Shell.Run("dotnet", [Repo.SmappDll, "traffic", "client", "--netns", bed.ClientNs, "--to", "203.0.113.1:5303", "--block", "65536", "--period", "100", "--count", "5"], TimeSpan.FromSeconds(60));
+        Assert.NotEqual(0, server.Code); // nothing listens yet: a clear failure (the bound is for a hang, not a timing)
         Assert.Contains("traffic client:", server.Stderr);
 
         using var listener = NetworkNamespace.Named(bed.ServerNs).Run(() => MptcpTraffic.Listen(IPAddress.Any, 5303));
@@ -80,8 +80,10 @@ public class TestbedKernelTests
         Assert.Equal(5, result.Blocks);
         Assert.Equal(5, seen.Blocks);
         Assert.Equal(5 * 65536, result.Bytes);
-        Assert.All(result.BlockDelaysMs, d => Assert.InRange(d, 0, 100));
-        Assert.InRange(result.DurationMs, 350, 1000);
+        // Each delay is measured (a real, non-negative figure), and the sender kept its period: five blocks 100 ms apart
+        // cannot arrive in less than about four periods. Upper bounds only catch a hang: a loaded machine may be slow.
+        Assert.All(result.BlockDelaysMs, d => Assert.InRange(d, 0, 10_000));
+        Assert.InRange(result.DurationMs, 350, 30_000);
     }
 
     [Fact]
@@ -153,7 +155,8 @@ public class TestbedKernelTests
         using var bed = Testbed.Up("two-path");
         using var server = new Mptcp.Server(bed.ServerNs, IPAddress.Any, 5304);
         using var socket = Mptcp.Connect(bed.ClientNs, bed.ServerAddress, 5304);
-        var r = Shell.Smapp("monitor", "--netns", bed.ClientNs, "--json", "--samples", "100", "--timeout", "0.5");
+        // Ticks every 50 ms for 5 s: 100 are due, 3 are asked for (a loaded machine may lose ticks, never most of them).
+        var r = Shell.Smapp("monitor", "--netns", bed.ClientNs, "--json", "--samples", "50", "--timeout", "5");
         var samples = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)
             .Where(j => j.GetProperty("event").GetString() == "sample")
