@@ -20,7 +20,7 @@ public class OperationsTests
     [Fact]
     public void Status_socket_defaults_to_the_namespace_path_and_metrics_are_off()
     {
-        Assert.Equal(new OperationsSettings("/run/smapp/phone.sock", null), Parse("smapp { }"));
+        Assert.Equal(new OperationsSettings("/run/smapp/phone.sock", null, "/run/smapp/phone.app.sock"), Parse("smapp { }"));
         Assert.Equal("/run/smapp/host.sock", Parse("smapp { }", null).StatusSocket);
         Assert.Null(Parse("smapp.status.socket = off").StatusSocket);
         Assert.Equal("/run/x/s.sock", Parse("smapp.status.socket = \"/run/x/s.sock\"").StatusSocket);
