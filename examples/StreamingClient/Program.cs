@@ -12,11 +12,9 @@ using System.Net;
 using System.Net.Sockets;
 using Smapp.Client;
 
-const ProtocolType IpProtoMptcp = (ProtocolType)262;
-
 if (args.Length >= 2 && args[0] == "serve" && int.TryParse(args[1], out var port))
 {
-    using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, IpProtoMptcp);
+    using var listener = MptcpSockets.Create(AddressFamily.InterNetwork);
     listener.Bind(new IPEndPoint(IPAddress.Any, port));
     listener.Listen(16);
     Console.WriteLine($"serving on port {port}");
@@ -63,7 +61,7 @@ for (var i = 2; i + 1 < args.Length; i += 2)
     }
 }
 
-using var socket = new Socket(server.AddressFamily, SocketType.Stream, IpProtoMptcp);
+using var socket = MptcpSockets.Create(server.AddressFamily);
 if (local is not null)
 {
     socket.Bind(new IPEndPoint(local, 0));
