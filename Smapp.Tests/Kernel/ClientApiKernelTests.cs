@@ -135,4 +135,72 @@ public class ClientApiKernelTests
             $"ss does not show two subflows: {bed.Exec(bed.ClientNs, "ss", "-Htn", "state", "established")}\n{run.Output}");
         Assert.Equal(0, run.Terminate());
     }
+
+    [Fact]
+    public void The_example_streaming_client_run_by_an_ordinary_user_gets_streaming_on_its_own_connection_and_its_blocks_reach_the_policy()
+    {
+        using var bed = Testbed.Up("two-path");
+        using var run = new SmappProcess("--netns", bed.ClientNs, "--policy", "passive", "--set", "smapp.decision-log=info");
+        run.WaitFor("start-up takeover");
+        Assert.True(Eventually.Holds(() => File.Exists(AppWire.DefaultPath(bed.ClientNs)), TimeSpan.FromSeconds(10)), run.Output);
+        var example = Path.Combine(AppContext.BaseDirectory, "StreamingClient.dll");
+        using var server = StartProcess("ip", "netns", "exec", bed.ServerNs, "dotnet", example, "serve", "5201");
+        Assert.True(Eventually.Holds(() => bed.Exec(bed.ServerNs, "ss", "-Hltn", "sport", "= :5201").Contains("5201"), TimeSpan.FromSeconds(20)), "the example server never listened");
+
+        // uid 65534 owns this connection (it made the socket): the daemon lets it choose the connection's policy.
+        using var client = StartProcess("ip", "netns", "exec", bed.ClientNs, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "dotnet", example,
+            "send", $"{bed.ServerAddress}:5201", "--local", bed.ClientAddress1.ToString(), "--block", "65536", "--period", "500", "--blocks", "8", "--smapp", bed.ClientNs);
+        ConnectionReport? shown = null;
+        Assert.True(Eventually.Holds(() =>
+        {
+            shown = Shown(bed.ClientNs);
+            return shown is { Policy: "streaming" } && shown.Decisions.Count(d => d.What == "block") >= 2;
+        }, TimeSpan.FromSeconds(30)), $"status never showed streaming with the example's blocks: {JsonSerializer.Serialize(shown)}\n{run.Output}");
+        Assert.Equal("app (uid 65534)", shown!.Rule);
+        Assert.Contains(shown.Decisions, d => d.What == "block" && d.Why.Contains("65536 bytes due in 500 ms: progress checked after 250 ms, 32768 bytes needed"));
+        Assert.True(client.WaitForExit(30_000), "the example client did not finish");
+        var output = client.StandardOutput.ReadToEnd();
+        Assert.True(client.ExitCode == 0, $"exit {client.ExitCode}: {output}{client.StandardError.ReadToEnd()}");
+        Assert.Contains("streaming: ok: connection", output);
+        Assert.Contains("block 8/8: ok", output);
+        Assert.Equal(0, run.Terminate());
+    }
+
+    /// <summary>A process of the test's own, stopped (by its pid) when disposed.</summary>
+    private sealed class OwnedProcess(System.Diagnostics.Process p) : IDisposable
+    {
+        public System.Diagnostics.Process P => p;
+
+        public bool WaitForExit(int ms) => p.WaitForExit(ms);
+
+        public int ExitCode => p.ExitCode;
+
+        public StreamReader StandardOutput => p.StandardOutput;
+
+        public StreamReader StandardError => p.StandardError;
+
+        public void Dispose()
+        {
+            if (!p.HasExited)
+            {
+                p.Kill(entireProcessTree: true);
+                p.WaitForExit(10_000);
+            }
+
+            p.Dispose();
+        }
+    }
+
+    private static OwnedProcess StartProcess(string file, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["HOME"] = "/tmp";
+        psi.Environment["DOTNET_CLI_HOME"] = "/tmp";
+        return new OwnedProcess(System.Diagnostics.Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {file}"));
+    }
 }
