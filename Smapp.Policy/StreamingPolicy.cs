@@ -14,8 +14,9 @@ public enum StreamingProgress
 
 /// <summary>
 /// The paper's smarter streaming (section 4.3), for an application that sends a block (<c>block-size</c>, 64 KB) every
-/// <c>period</c> (1 s) and needs each block delivered within its period. Until the application API tells the policy
-/// when a block starts, the period is the policy's own clock, started when the connection is established.
+/// <c>period</c> (1 s) and needs each block delivered within its period. The period is the policy's own clock, started
+/// when the connection is established, until the application announces a block through the application API
+/// (<see cref="OnBlock"/>): from then on each block is its own period.
 /// <para>
 /// At each period's check point (<c>check-at</c> × <c>period</c> after it began, a policy timer), if fewer than
 /// <c>min-progress</c> bytes (half a block) were acknowledged since the period began — the sum of the
@@ -34,8 +35,8 @@ public enum StreamingProgress
 /// <para>
 /// Bytes acknowledged count from a subflow's first sample after it was established (all of it for a subflow that
 /// is new since the policy started: its count starts at zero; a subflow found at takeover only from its first
-/// sample); samples come every <c>sample-interval</c>, so the check sees the progress as of the latest sample. An
-/// idle application looks like a shortfall until the application API exists. Client side only.
+/// sample); samples come every <c>sample-interval</c>, so the check sees the progress as of the latest sample. On its own
+/// clock an idle application looks like a shortfall; one that announces its blocks does not. Client side only.
 /// </para>
 /// </summary>
 public sealed class StreamingPolicy(
