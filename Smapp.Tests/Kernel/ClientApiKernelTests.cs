@@ -93,6 +93,13 @@ public class ClientApiKernelTests
         Assert.True(block.Ok, block.ToString());
         Assert.Contains("recorded only: policy ndiffports does not use block notices", block.Message);
 
+        // Named by a joined subflow's endpoints instead of the initial one: the same connection.
+        var joined = shown.Subflows.First(s => !s.Initial);
+        Assert.True(AppWire.TryParse(joined.Local, out var joinedLocal));
+        var bySubflow = smapp.RequestPolicy(joinedLocal, new IPEndPoint(bed.ServerAddress, 5201), "ndiffports", new Dictionary<string, string> { ["subflows"] = "3" });
+        Assert.True(bySubflow.Ok, bySubflow.ToString());
+        Assert.Equal(result.Token, bySubflow.Token);
+
         // A second client is served as well.
         using var other = SmappClient.Connect(AppWire.DefaultPath(bed.ClientNs));
         var again = other.RequestPolicy(conn, "passive");
@@ -163,6 +170,37 @@ public class ClientApiKernelTests
         Assert.True(client.ExitCode == 0, $"exit {client.ExitCode}: {output}{client.StandardError.ReadToEnd()}");
         Assert.Contains("streaming: ok: connection", output);
         Assert.Contains("block 8/8: ok", output);
+        Assert.Equal(0, run.Terminate());
+    }
+
+    [Fact]
+    public void A_block_notice_drives_streaming_s_check_and_a_late_block_gets_a_subflow_on_the_other_interface()
+    {
+        using var bed = Testbed.Up("two-path");
+        var (run, server, conn) = Start(bed);
+        using var _r = run;
+        using var _s = server;
+        using var _c = conn;
+        using var smapp = SmappClient.Connect(bed.ClientNs);
+
+        // A period of a minute: on its own clock the policy would check only after 30 s.
+        var asked = smapp.RequestPolicy(conn, "streaming", new Dictionary<string, string> { ["period"] = "60s", ["block-size"] = "1000000", ["min-progress"] = "500000" });
+        Assert.True(asked.Ok, asked.ToString());
+        Assert.Single(Shown(bed.ClientNs)!.Subflows);
+
+        // A block of 1 MB due in 400 ms that the application then does not send: at its check point (200 ms) it is short.
+        var notice = smapp.NotifyBlock(conn, 1_000_000, TimeSpan.FromMilliseconds(400));
+        Assert.True(notice.Ok, notice.ToString());
+        Assert.Contains("progress checked after 200 ms (500000 bytes needed)", notice.Message);
+        ConnectionReport? shown = null;
+        Assert.True(Eventually.Holds(() =>
+        {
+            shown = Shown(bed.ClientNs);
+            return shown is not null && shown.Subflows.Any(s => s is { Interface: "cell", Phase: "established" });
+        }, TimeSpan.FromSeconds(15)), $"no subflow on cell after the late block: {JsonSerializer.Serialize(shown)}\n{run.Output}");
+        var open = Assert.Single(shown!.Decisions, d => d.What == "open");
+        Assert.Contains("(block 1000000 bytes, due in 400 ms)", open.Why);
+        Assert.Contains(bed.ClientAddress2.ToString(), open.Why);
         Assert.Equal(0, run.Terminate());
     }
 
