@@ -60,6 +60,7 @@ internal sealed class ConnectionCore : IConnectionContext
     private ConnectionInfo _info = null!;
     private DecisionRing? _decisions;
     private HashSet<string>? _policyTimers;
+    private DateTimeOffset? _frozenNow;
 
     public ConnectionCore(PolicyChoice choice, IConnectionHost host)
     {
@@ -444,7 +445,19 @@ internal sealed class ConnectionCore : IConnectionContext
     /// <summary>An application's block notice, for the policy (null: the policy has no use for it).</summary>
     public string? OnBlock(long bytes, TimeSpan within)
     {
-        var used = _policy.OnBlock(this, bytes, Now + within);
+        // One reading of the clock for the whole call: the deadline and the policy's "now" agree exactly.
+        var now = _host.Now;
+        _frozenNow = now;
+        string? used;
+        try
+        {
+            used = _policy.OnBlock(this, bytes, now + within);
+        }
+        finally
+        {
+            _frozenNow = null;
+        }
+
         if (used is null)
         {
             ((IConnectionContext)this).Log("block", $"{bytes} bytes due in {within.TotalMilliseconds:0} ms: recorded only, policy {_choice.Name} does not use block notices");
@@ -484,7 +497,7 @@ internal sealed class ConnectionCore : IConnectionContext
 
     IReadOnlyCollection<RemoteAddress> IConnectionContext.RemoteAddresses => _remotes;
 
-    public DateTimeOffset Now => _host.Now;
+    public DateTimeOffset Now => _frozenNow ?? _host.Now;
 
     Subflow IConnectionContext.OpenSubflow(LocalAddress local, Endpoint remote, bool backup)
     {

@@ -16,7 +16,7 @@ public sealed partial class ConnectionSupervisor
     }
 
     /// <summary>The live connection whose initial pair or any subflow is local → remote, or why there is none to steer.</summary>
-    private (ConnectionSlot? Slot, ConnectionCore? Core, string? Why) FindForApp(Endpoint local, Endpoint remote)
+    private (ConnectionSlot? Slot, ConnectionCore? Core, string? Why) FindForApp(Endpoint local, Endpoint remote, uint? token)
     {
         foreach (var slot in _byToken.Values)
         {
@@ -28,6 +28,11 @@ public sealed partial class ConnectionSupervisor
             if (!slot.Direct)
             {
                 return (null, null, $"connection {local}->{remote} is not on the shared event loop; the application API needs it");
+            }
+
+            if (token is { } t && t != slot.Token)
+            {
+                return (null, null, $"connection {local}->{remote} is now {slot.Token:x8}, not the {t:x8} whose owner was checked; ask again");
             }
 
             if (slot.Rebuilding)
@@ -43,7 +48,7 @@ public sealed partial class ConnectionSupervisor
 
     private object SetPolicy(AppProtocol.SetPolicy r)
     {
-        var (slot, core, why) = FindForApp(r.Local, r.Remote);
+        var (slot, core, why) = FindForApp(r.Local, r.Remote, r.Token);
         if (slot is null || core is null)
         {
             return new AppProtocol.Refused(why!);
@@ -87,7 +92,7 @@ public sealed partial class ConnectionSupervisor
 
     private object Block(AppProtocol.Block b)
     {
-        var (slot, core, why) = FindForApp(b.Local, b.Remote);
+        var (slot, core, why) = FindForApp(b.Local, b.Remote, b.Token);
         if (slot is null || core is null)
         {
             return new AppProtocol.Refused(why!);

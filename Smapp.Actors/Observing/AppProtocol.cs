@@ -16,10 +16,12 @@ public static class AppProtocol
     /// established, so that it acts on the subflows there are. <paramref name="Rule"/> is what status shows as the
     /// rule that chose it. Answered with <see cref="Applied"/> or <see cref="Refused"/>.
     /// </summary>
-    public sealed record SetPolicy(Endpoint Local, Endpoint Remote, string Policy, IReadOnlyDictionary<string, string> Parameters, string Rule);
+    /// <remarks><paramref name="Token"/>, when given, must be the found connection's too (the token the access check saw, so that a
+    /// 4-tuple reused by another connection meanwhile is not steered).</remarks>
+    public sealed record SetPolicy(Endpoint Local, Endpoint Remote, string Policy, IReadOnlyDictionary<string, string> Parameters, string Rule, uint? Token = null);
 
     /// <summary>A block of <paramref name="Bytes"/> starts now, due <paramref name="Within"/> from now (the policy's OnBlock).</summary>
-    public sealed record Block(Endpoint Local, Endpoint Remote, long Bytes, TimeSpan Within);
+    public sealed record Block(Endpoint Local, Endpoint Remote, long Bytes, TimeSpan Within, uint? Token = null);
 
     public sealed record Applied(uint Token, string Policy, string Message);
 

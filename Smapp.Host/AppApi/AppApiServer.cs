@@ -204,10 +204,12 @@ public sealed class AppApiServer : IDisposable
         var r = new Endpoint(remote.Address, (ushort)remote.Port);
         try
         {
-            if (await OwnerAsync(local, remote) is not { } owner)
+            if (await OwnerAsync(local, remote) is not { } found)
             {
                 return new AppAnswer(false, Error: $"no MPTCP connection {l}->{r} in the kernel (by its initial subflow or any subflow)");
             }
+
+            var (owner, token) = found;
 
             if (uid != 0 && owner != uid)
             {
@@ -215,8 +217,8 @@ public sealed class AppApiServer : IDisposable
             }
 
             object reply = request.Op == AppWire.OpPolicy
-                ? await _runtime.Supervisor.Ask(new AppProtocol.SetPolicy(l, r, request.Policy!, request.Parameters ?? new Dictionary<string, string>(), $"app (uid {uid})"), AskTimeout)
-                : await _runtime.Supervisor.Ask(new AppProtocol.Block(l, r, request.Bytes!.Value, TimeSpan.FromMilliseconds(request.DeadlineMs!.Value)), AskTimeout);
+                ? await _runtime.Supervisor.Ask(new AppProtocol.SetPolicy(l, r, request.Policy!, request.Parameters ?? new Dictionary<string, string>(), $"app (uid {uid})", token), AskTimeout)
+                : await _runtime.Supervisor.Ask(new AppProtocol.Block(l, r, request.Bytes!.Value, TimeSpan.FromMilliseconds(request.DeadlineMs!.Value), token), AskTimeout);
             return reply switch
             {
                 AppProtocol.Applied a => new AppAnswer(true, a.Token.ToString("x8"), a.Policy, a.Message),
@@ -234,8 +236,8 @@ public sealed class AppApiServer : IDisposable
         }
     }
 
-    /// <summary>The uid owning the MPTCP connection whose initial pair or any subflow is local → remote; null if none.</summary>
-    private async Task<uint?> OwnerAsync(IPEndPoint local, IPEndPoint remote)
+    /// <summary>The uid owning the MPTCP connection whose initial pair or any subflow is local → remote, and its token; null if none.</summary>
+    private async Task<(uint Uid, uint Token)?> OwnerAsync(IPEndPoint local, IPEndPoint remote)
     {
         var dump = await _runtime.Gateway.Ask<ConnectionsDumped>(new DumpConnections(DumpPurpose.Lookup), AskTimeout);
         if (dump.Error is not null)
@@ -245,12 +247,12 @@ public sealed class AppApiServer : IDisposable
 
         if (dump.Connections.FirstOrDefault(c => Same(c.Id, local, remote)) is { } conn)
         {
-            return conn.Uid;
+            return (conn.Uid, conn.Info.Token);
         }
 
         if (dump.Subflows.FirstOrDefault(s => Same(s.Id, local, remote)) is { } sf && dump.Connections.FirstOrDefault(c => c.Info.Token == sf.Token) is { } parent)
         {
-            return parent.Uid;
+            return (parent.Uid, parent.Info.Token);
         }
 
         return null;

@@ -199,7 +199,7 @@ public class ClientApiKernelTests
             return shown is not null && shown.Subflows.Any(s => s is { Interface: "cell", Phase: "established" });
         }, TimeSpan.FromSeconds(15)), $"no subflow on cell after the late block: {JsonSerializer.Serialize(shown)}\n{run.Output}");
         var open = Assert.Single(shown!.Decisions, d => d.What == "open");
-        Assert.Contains("(block 1000000 bytes, due in 400 ms)", open.Why);
+        Assert.Contains("fewer than 500000 (block 1000000 bytes, due in 400 ms)", open.Why);
         Assert.Contains(bed.ClientAddress2.ToString(), open.Why);
         Assert.Equal(0, run.Terminate());
     }
