@@ -9,6 +9,7 @@ var root = new RootCommand("smapp — a userspace Multipath TCP subflow controll
     CheckCommand.Build(),
     RunCommand.Build(),
     StatusCommand.Build(),
+    ClientCommand.Build(),
     DemoCommand.Build(),
     DelayLineCommand.Build(),
 };

@@ -14,8 +14,9 @@ public enum StreamingProgress
 
 /// <summary>
 /// The paper's smarter streaming (section 4.3), for an application that sends a block (<c>block-size</c>, 64 KB) every
-/// <c>period</c> (1 s) and needs each block delivered within its period. Until the application API tells the policy
-/// when a block starts, the period is the policy's own clock, started when the connection is established.
+/// <c>period</c> (1 s) and needs each block delivered within its period. The period is the policy's own clock, started
+/// when the connection is established, until the application announces a block through the application API
+/// (<see cref="OnBlock"/>): from then on each block is its own period.
 /// <para>
 /// At each period's check point (<c>check-at</c> × <c>period</c> after it began, a policy timer), if fewer than
 /// <c>min-progress</c> bytes (half a block) were acknowledged since the period began — the sum of the
@@ -34,8 +35,8 @@ public enum StreamingProgress
 /// <para>
 /// Bytes acknowledged count from a subflow's first sample after it was established (all of it for a subflow that
 /// is new since the policy started: its count starts at zero; a subflow found at takeover only from its first
-/// sample); samples come every <c>sample-interval</c>, so the check sees the progress as of the latest sample. An
-/// idle application looks like a shortfall until the application API exists. Client side only.
+/// sample); samples come every <c>sample-interval</c>, so the check sees the progress as of the latest sample. On its own
+/// clock an idle application looks like a shortfall; one that announces its blocks does not. Client side only.
 /// </para>
 /// </summary>
 public sealed class StreamingPolicy(
@@ -56,6 +57,11 @@ public sealed class StreamingPolicy(
     private long _progress;
     private DateTimeOffset _periodStart;
     private bool _running;
+    private long? _needed; // null: min-progress (the policy's own clock)
+    private string? _block;
+
+    /// <summary>Whether the application announces its blocks (<see cref="OnBlock"/>): then there is no clock of the policy's own.</summary>
+    public bool ApplicationClock { get; private set; }
 
     public StreamingPolicy()
         : this(65536, TimeSpan.FromSeconds(1), 0.5, 32768, [], StreamingProgress.Acked, TimeSpan.FromMilliseconds(100))
@@ -158,15 +164,53 @@ public sealed class StreamingPolicy(
         ctx.StartTimer(CheckTimer, CheckDelay);
     }
 
+    /// <summary>
+    /// The application's own clock: a block of <paramref name="bytes"/> starts now, due at
+    /// <paramref name="deadline"/>. From the first one on the policy's period timer stops; each block starts a period
+    /// of its own whose check point is <c>check-at</c> of the time to its deadline, and whose progress needed is the
+    /// same fraction of the block as <c>min-progress</c> is of <c>block-size</c>.
+    /// </summary>
+    public override string? OnBlock(IConnectionContext ctx, long bytes, DateTimeOffset deadline)
+    {
+        if (ctx.Connection.Side == Side.Server)
+        {
+            return null;
+        }
+
+        var window = deadline - ctx.Now;
+        if (window <= TimeSpan.Zero)
+        {
+            return "the deadline has passed: nothing to check";
+        }
+
+        if (!ApplicationClock)
+        {
+            ApplicationClock = true;
+            ctx.CancelTimer(PeriodTimer);
+        }
+
+        _running = true;
+        _periodStart = ctx.Now;
+        _progress = 0;
+        _needed = Math.Max(1, (long)Math.Ceiling(bytes * (double)minProgress / blockSize));
+        _block = $"block {bytes} bytes, due in {Ms(window)}";
+        var needed = _needed.Value;
+        var check = TimeSpan.FromTicks((long)(window.Ticks * checkAt));
+        ctx.StartTimer(CheckTimer, check);
+        ctx.Log("block", $"{bytes} bytes due in {Ms(window)}: progress checked after {Ms(check)}, {needed} bytes needed by then");
+        return $"block of {bytes} bytes: progress checked after {Ms(check)} ({needed} bytes needed); the policy's own period clock is off";
+    }
+
     private void Check(IConnectionContext ctx)
     {
-        if (_progress >= minProgress)
+        var needed = _needed ?? minProgress;
+        if (_progress >= needed)
         {
             return;
         }
 
         var what = progress == StreamingProgress.Acked ? "acknowledged" : "received";
-        var shortfall = $"{_progress} bytes {what} in the {Ms(ctx.Now - _periodStart)} since the period began, fewer than {minProgress} (block {blockSize} bytes, period {Ms(period)})";
+        var shortfall = $"{_progress} bytes {what} in the {Ms(ctx.Now - _periodStart)} since the period began, fewer than {needed} ({_block ?? $"block {blockSize} bytes, period {Ms(period)}"})";
         if (OtherInterface(ctx, ctx.Connection.Remote, interfaces) is not { } local)
         {
             ctx.Log("no other interface", $"{shortfall}; every usable interface already has a subflow");

@@ -51,6 +51,13 @@ public abstract class SubflowPolicy
     public virtual void OnTimer(IConnectionContext ctx, string key) { }
 
     public virtual void OnCommandResult(IConnectionContext ctx, CommandOutcome outcome) { }
+
+    /// <summary>
+    /// The application says (through Smapp.Client) that a block of <paramref name="bytes"/> starts now and is due at
+    /// <paramref name="deadline"/>. Return what the policy does with it (for the application's answer), or null
+    /// when the policy has no use for it: the default. Called whatever the subscriptions.
+    /// </summary>
+    public virtual string? OnBlock(IConnectionContext ctx, long bytes, DateTimeOffset deadline) => null;
 }
 
 /// <summary>The events a policy can register for, one per callback.</summary>

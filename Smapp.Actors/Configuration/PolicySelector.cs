@@ -69,4 +69,54 @@ public sealed class PolicySelector
     }
 
     private readonly Dictionary<string, PolicyChoice> _choices = [];
+
+    /// <summary>
+    /// A choice made for one connection on an application's request: <paramref name="name"/> with its configured
+    /// parameters, and <paramref name="parameters"/> (HOCON values as text: "3", "500ms", "[wifi, eth0]") over them,
+    /// checked as smapp.policies.NAME.KEY would be. A bad name, key or value is a <see cref="ConfigError"/>.
+    /// </summary>
+    public PolicyChoice Custom(string name, IReadOnlyDictionary<string, string> parameters, string rule)
+    {
+        if (!_policies.TryGetValue(name, out var entry))
+        {
+            throw new ConfigError("policy", $"no policy named '{name}' (known: {string.Join(", ", _policies.Keys.Order())})");
+        }
+
+        var (definition, configured) = entry;
+        var merged = configured;
+        if (parameters.Count > 0)
+        {
+            var hocon = new System.Text.StringBuilder();
+            foreach (var (key, value) in parameters)
+            {
+                if (key.Length == 0 || !key.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'))
+                {
+                    throw new ConfigError($"smapp.policies.{name}.{key}", "not a parameter name (letters, digits and '-')");
+                }
+
+                var v = value.TrimStart().StartsWith('[') ? value : System.Text.Json.JsonSerializer.Serialize(value);
+                hocon.Append(key).Append(" = ").Append(v).Append('\n');
+            }
+
+            Akka.Configuration.Config section;
+            try
+            {
+                section = Akka.Configuration.ConfigurationFactory.ParseString(hocon.ToString());
+            }
+            catch (Exception e)
+            {
+                throw new ConfigError($"smapp.policies.{name}", $"the parameters do not parse: {e.Message}");
+            }
+
+            var parsed = SmappSettings.ParseParameters(section, $"smapp.policies.{name}", definition.Parameters);
+            foreach (var key in parameters.Keys)
+            {
+                merged = merged.With(key, parsed.All[key]);
+            }
+        }
+
+        var p = merged;
+        var sample = definition.Create(p);
+        return new PolicyChoice(name, () => definition.Create(p), sample.Subscriptions, sample.SampleInterval, rule);
+    }
 }

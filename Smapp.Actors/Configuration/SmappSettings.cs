@@ -30,7 +30,7 @@ public sealed record SmappSettings(
     public static readonly TimeSpan MaxCommandTimeout = TimeSpan.FromMinutes(5);
 
     private static readonly string[] TopKeys = ["policy", "rules", "policies", "gateway", "sampler", "takeover", "switch-path-manager", "interfaces", "decision-log",
-        "status", "metrics"]; // status, metrics: read by the host (Smapp.Host/Configuration/OperationsSettings.cs)
+        "status", "metrics", "app-api"]; // status, metrics, app-api: read by the host (Smapp.Host/Configuration/OperationsSettings.cs)
     private static readonly string[] SamplerKeys = ["interval"];
     private static readonly string[] RuleKeys = ["name", "side", "remote-port", "remote-prefix", "local-prefix", "policy"];
     private static readonly string[] GatewayKeys = ["receive-buffer", "command-timeout", "busy-poll"];

@@ -57,7 +57,7 @@ internal interface IConnectionHost
 /// </summary>
 internal sealed class ConnectionCore : IConnectionContext
 {
-    private readonly PolicyChoice _choice;
+    private PolicyChoice _choice;
     private readonly IConnectionHost _host;
     private readonly SubflowTable _subflows = new();
     private readonly List<RemoteAddress> _remotes = new(1);
@@ -67,6 +67,8 @@ internal sealed class ConnectionCore : IConnectionContext
     private SubflowPolicy _policy;
     private ConnectionInfo _info = null!;
     private DecisionRing? _decisions;
+    private HashSet<string>? _policyTimers;
+    private DateTimeOffset? _frozenNow;
 
     public ConnectionCore(PolicyChoice choice, IConnectionHost host)
     {
@@ -470,6 +472,76 @@ internal sealed class ConnectionCore : IConnectionContext
         return plan.Changes;
     }
 
+    // --- the application API --------------------------------------------------------------------------------
+
+    /// <summary>
+    /// An application asked for another policy: the old instance's timers are cancelled, the new instance takes
+    /// over the connection's state as it is (subflows, addresses, ids) and, if the connection is established, is
+    /// told so, to act on the subflows there are. The subflows the old policy opened stay; the new one decides.
+    /// </summary>
+    public void ReplacePolicy(PolicyChoice choice)
+    {
+        foreach (var key in _policyTimers ?? [])
+        {
+            _host.CancelPolicyTimer(key);
+        }
+
+        _policyTimers = null;
+        var old = _choice.Name;
+        _choice = choice;
+        _policy = choice.Create();
+        ((IConnectionContext)this).Log("policy", $"{old} replaced by {choice.Name} ({choice.Rule})");
+        if (Established && Wants(PolicyEvents.Established))
+        {
+            _policy.OnEstablished(this);
+        }
+    }
+
+    /// <summary>An application's block notice, for the policy (null: the policy has no use for it).</summary>
+    public string? OnBlock(long bytes, TimeSpan within)
+    {
+        // One reading of the clock for the whole call: the deadline and the policy's "now" agree exactly.
+        var now = _host.Now;
+        _frozenNow = now;
+        string? used;
+        try
+        {
+            used = _policy.OnBlock(this, bytes, now + within);
+        }
+        finally
+        {
+            _frozenNow = null;
+        }
+
+        if (used is null)
+        {
+            ((IConnectionContext)this).Log("block", $"{bytes} bytes due in {within.TotalMilliseconds:0} ms: recorded only, policy {_choice.Name} does not use block notices");
+        }
+
+        return used;
+    }
+
+    /// <summary>Whether <paramref name="local"/> → <paramref name="remote"/> is this connection's initial pair or one of its subflows.</summary>
+    public bool Matches(Endpoint local, Endpoint remote)
+    {
+        if (_info is not null && Same(_info.Local, local) && Same(_info.Remote, remote))
+        {
+            return true;
+        }
+
+        foreach (var s in _subflows.All)
+        {
+            if (Same(s.Local, local) && Same(s.Remote, remote))
+            {
+                return true;
+            }
+        }
+
+        return false;
+
+        static bool Same(Endpoint a, Endpoint b) => a.Port == b.Port && AddressForm.Same(a.Address, b.Address);
+    }
+
     // --- the policy's context ------------------------------------------------------------------------------
 
     ConnectionInfo IConnectionContext.Connection => _info;
@@ -480,7 +552,7 @@ internal sealed class ConnectionCore : IConnectionContext
 
     IReadOnlyCollection<RemoteAddress> IConnectionContext.RemoteAddresses => _remotes;
 
-    public DateTimeOffset Now => _host.Now;
+    public DateTimeOffset Now => _frozenNow ?? _host.Now;
 
     Subflow IConnectionContext.OpenSubflow(LocalAddress local, Endpoint remote, bool backup)
     {
@@ -553,9 +625,17 @@ internal sealed class ConnectionCore : IConnectionContext
         return Send(CommandKind.Withdraw, null, id => new Remove(id, Token, localId, address.Address, port));
     }
 
-    void IConnectionContext.StartTimer(string key, TimeSpan delay, bool repeat) => _host.StartPolicyTimer(key, delay, repeat);
+    void IConnectionContext.StartTimer(string key, TimeSpan delay, bool repeat)
+    {
+        (_policyTimers ??= []).Add(key);
+        _host.StartPolicyTimer(key, delay, repeat);
+    }
 
-    void IConnectionContext.CancelTimer(string key) => _host.CancelPolicyTimer(key);
+    void IConnectionContext.CancelTimer(string key)
+    {
+        _policyTimers?.Remove(key);
+        _host.CancelPolicyTimer(key);
+    }
 
     void IConnectionContext.Log(string decision, string reason)
     {

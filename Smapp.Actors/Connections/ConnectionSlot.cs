@@ -65,7 +65,8 @@ internal sealed class ConnectionSlot : IConnectionHost, ICommandReplies
 
     public uint Token { get; }
 
-    public PolicyChoice Choice { get; }
+    /// <summary>The policy the connection has (an application may replace it: then a restart rebuilds with the new one).</summary>
+    public PolicyChoice Choice { get; set; }
 
     /// <summary>Events reach the core by a direct call, and commands go straight to the kernel.</summary>
     public bool Direct { get; }

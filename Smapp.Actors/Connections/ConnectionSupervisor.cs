@@ -23,7 +23,7 @@ namespace Smapp.Actors.Connections;
 /// Nothing reached by such a direct call uses the actor context: what needs it (making a connection's actor,
 /// watching it) is sent to itself and done in its own turn.
 /// </summary>
-public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner, IWithTimers
+public sealed partial class ConnectionSupervisor : ReceiveActor, ISlotOwner, IWithTimers
 {
     /// <summary>After lost events, at most this many dumps in a row until the kernel and we agree.</summary>
     public const int MaxResyncRounds = 10;
@@ -173,6 +173,7 @@ public sealed class ConnectionSupervisor : ReceiveActor, ISlotOwner, IWithTimers
                 slot.Actor!.Forward(m.Message);
             }
         });
+        ReceiveAppRequests(); // ConnectionSupervisor.App.cs
         localAddresses.Tell(new LocalAddressesProtocol.Subscribe(Self));
         gateway.Tell(new SubscribeEvents(Self, settings.Direct ? new DirectEvents(this) : null));
         if (settings.Takeover)

@@ -7,10 +7,12 @@ namespace Smapp.Host.Configuration;
 /// <summary>
 /// The daemon's operations keys: <c>smapp.status.socket</c> (the status socket: "" for /run/smapp/NS.sock, "off"
 /// for none) and <c>smapp.metrics.listen</c> (Prometheus at http://ADDR:PORT/metrics inside the managed namespace;
-/// "off", the default, for none).
+/// "off", the default, for none), and <c>smapp.app-api.socket</c> (the application API's socket, open to every
+/// local user: "" for /run/smapp/NS.app.sock, "off" for none).
 /// </summary>
-public sealed record OperationsSettings(string? StatusSocket, IPEndPoint? MetricsListen)
+public sealed record OperationsSettings(string? StatusSocket, IPEndPoint? MetricsListen, string? AppSocket = null)
 {
+    private static readonly string[] AppApiKeys = ["socket"];
     private static readonly string[] StatusKeys = ["socket"];
     private static readonly string[] MetricsKeys = ["listen"];
 
@@ -39,7 +41,22 @@ public sealed record OperationsSettings(string? StatusSocket, IPEndPoint? Metric
             }
         }
 
-        return new OperationsSettings(statusSocket, endpoint);
+        var app = Section(root, "smapp.app-api", AppApiKeys);
+        var appText = Text(app, "smapp.app-api.socket", "socket", "");
+        string? appSocket = appText switch
+        {
+            "" => Smapp.Client.AppWire.DefaultPath(ns),
+            "off" => null,
+            _ when !appText.StartsWith('/') => throw new ConfigError("smapp.app-api.socket", $"'{appText}' is not an absolute path (or \"\" for /run/smapp/NS.app.sock, off for none)"),
+            _ when appText.Length > 107 => throw new ConfigError("smapp.app-api.socket", $"'{appText}' is longer than a Unix socket path may be (107 bytes)"),
+            _ => appText,
+        };
+        if (appSocket is not null && appSocket == statusSocket)
+        {
+            throw new ConfigError("smapp.app-api.socket", $"'{appSocket}' is the status socket too: the application socket is open to every user, the status socket to root only");
+        }
+
+        return new OperationsSettings(statusSocket, endpoint, appSocket);
     }
 
     private static Config Section(Config root, string path, string[] known)

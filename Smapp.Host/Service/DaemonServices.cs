@@ -27,6 +27,7 @@ internal sealed class DaemonServices : IAsyncDisposable
     private readonly SdNotify _notify;
     private readonly StatusServer? _status;
     private readonly SmappMetrics? _metrics;
+    private AppApi.AppApiServer? _app;
     private readonly SemaphoreSlim _reloading = new(1, 1);
     private PosixSignalRegistration? _hup;
     private SmappSettings _settings;
@@ -53,12 +54,19 @@ internal sealed class DaemonServices : IAsyncDisposable
         var notify = SdNotify.FromEnvironment();
         StatusServer? status = null;
         SmappMetrics? metrics = null;
+        AppApi.AppApiServer? app = null;
         try
         {
             if (ops.StatusSocket is { } path)
             {
                 status = StatusServer.Start(path, runtime, ns.Name);
                 Log.Information("status socket {Path} (smapp status{Netns})", path, ns.Name is null ? "" : $" --netns {ns.Name}");
+            }
+
+            if (ops.AppSocket is { } appPath)
+            {
+                app = AppApi.AppApiServer.Start(appPath, runtime);
+                Log.Information("application socket {Path} (Smapp.Client; every user, for connections they own)", appPath);
             }
 
             if (ops.MetricsListen is { } listen)
@@ -73,6 +81,7 @@ internal sealed class DaemonServices : IAsyncDisposable
         catch (InvalidOperationException e)
         {
             metrics?.Dispose();
+            app?.Dispose();
             status?.Dispose();
             notify.Dispose();
             throw new StartRefusedException(e.Message);
@@ -80,12 +89,13 @@ internal sealed class DaemonServices : IAsyncDisposable
         catch
         {
             metrics?.Dispose();
+            app?.Dispose();
             status?.Dispose();
             notify.Dispose();
             throw;
         }
 
-        var services = new DaemonServices(runtime, settings, ops, ns.Name, load, notify, status, metrics);
+        var services = new DaemonServices(runtime, settings, ops, ns.Name, load, notify, status, metrics) { _app = app };
         services.Notify($"READY=1\nSTATUS=managing MPTCP connections in {ns.Name ?? "this host's namespace"}\nMAINPID={Environment.ProcessId}");
         if (notify.Enabled)
         {
@@ -164,6 +174,7 @@ internal sealed class DaemonServices : IAsyncDisposable
         if (old.DecisionsAtInfo != next.DecisionsAtInfo) keys.Add("smapp.decision-log");
         if (oldOps.StatusSocket != nextOps.StatusSocket) keys.Add("smapp.status.socket");
         if (!Equals(oldOps.MetricsListen, nextOps.MetricsListen)) keys.Add("smapp.metrics.listen");
+        if (oldOps.AppSocket != nextOps.AppSocket) keys.Add("smapp.app-api.socket");
         return keys;
     }
 
@@ -174,6 +185,7 @@ internal sealed class DaemonServices : IAsyncDisposable
         _hup?.Dispose();
         await _reloading.WaitAsync(TimeSpan.FromSeconds(10));
         _metrics?.Dispose();
+        _app?.Dispose();
         _status?.Dispose();
         _notify.Dispose();
     }

@@ -25,8 +25,11 @@ public sealed record SubflowDiag(SocketId Id, byte TcpState, uint Token, uint Re
     public bool BackupRemote => (SubflowFlags & FlagBackupRemote) != 0;
 }
 
-/// <summary>One MPTCP connection (an IPPROTO_MPTCP socket) with its mptcp_info.</summary>
-public sealed record ConnectionDiag(SocketId Id, byte State, MptcpInfo Info);
+/// <summary>
+/// One MPTCP connection (an IPPROTO_MPTCP socket) with its mptcp_info, and the uid that owns the socket
+/// (<c>idiag_uid</c>, in the dumping process's user namespace).
+/// </summary>
+public sealed record ConnectionDiag(SocketId Id, byte State, MptcpInfo Info, uint Uid = 0);
 
 /// <summary>
 /// sock_diag (NETLINK_SOCK_DIAG) dumps: every MPTCP subflow in one TCP dump per address family, and every MPTCP
@@ -38,6 +41,7 @@ public static class SockDiag
     public const int ReqV2Size = 56;               // sizeof(struct inet_diag_req_v2)
     public const int SockIdSize = 48;              // sizeof(struct inet_diag_sockid)
     public const int MsgSize = 72;                 // sizeof(struct inet_diag_msg)
+    public const int UidOffset = 64;               // offsetof(struct inet_diag_msg, idiag_uid): after the sockid, expires, rqueue, wqueue
     public const byte IpProtoTcp = 6;
     public const int IpProtoMptcp = 262;
     public const ushort AttrInfo = 2;              // INET_DIAG_INFO
@@ -229,7 +233,7 @@ public static class SockDiag
             return false;
         }
 
-        connection = new ConnectionDiag(id, state, info ?? MptcpInfo.Parse([]));
+        connection = new ConnectionDiag(id, state, info ?? MptcpInfo.Parse([]), BinaryPrimitives.ReadUInt32LittleEndian(m.Payload[UidOffset..]));
         return true;
     }
 }

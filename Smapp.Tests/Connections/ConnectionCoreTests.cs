@@ -116,4 +116,29 @@ public class ConnectionCoreTests
 
         public override void OnEstablished(IConnectionContext ctx) => throw new InvalidOperationException("policy bug");
     }
+
+    [Fact]
+    public void A_replaced_policy_s_timers_are_cancelled_and_the_new_one_acts_on_the_established_connection()
+    {
+        var (core, host) = Established("streaming");
+        Assert.Contains("policy period", host.Timers);
+        Assert.Empty(host.Sent); // streaming opens nothing at establishment
+        var ndiffports = PolicySelector.Defaults().Custom("ndiffports", new Dictionary<string, string> { ["subflows"] = "3" }, "app (uid 0)");
+
+        core.ReplacePolicy(ndiffports);
+
+        Assert.Contains("cancel policy period", host.Timers);
+        Assert.Contains("cancel policy check", host.Timers);
+        Assert.Equal(2, host.Sent.OfType<CreateSubflow>().Count()); // 3 of 3 with the initial one
+        Assert.All(host.Sent.OfType<CreateSubflow>(), c => Assert.Equal(ControllerTestKit.Local1, c.Local.Address));
+        var status = core.Status(false);
+        Assert.Equal(("ndiffports", "app (uid 0)"), (status.Policy, status.Rule));
+        Assert.Contains(status.Decisions, d => d.What == "policy" && d.Why == "streaming replaced by ndiffports (app (uid 0))");
+
+        // A timer of the old policy that was already due reaches the new one, which did not subscribe: nothing happens.
+        core.OnPolicyTimer("period");
+        Assert.Equal(2, host.Sent.Count);
+        Assert.True(core.Matches(new Endpoint(ControllerTestKit.Local1, 40000), new Endpoint(ControllerTestKit.Remote1, 443)));
+        Assert.False(core.Matches(new Endpoint(ControllerTestKit.Local1, 40001), new Endpoint(ControllerTestKit.Remote1, 443)));
+    }
 }

@@ -20,12 +20,15 @@ public class OperationsTests
     [Fact]
     public void Status_socket_defaults_to_the_namespace_path_and_metrics_are_off()
     {
-        Assert.Equal(new OperationsSettings("/run/smapp/phone.sock", null), Parse("smapp { }"));
+        Assert.Equal(new OperationsSettings("/run/smapp/phone.sock", null, "/run/smapp/phone.app.sock"), Parse("smapp { }"));
         Assert.Equal("/run/smapp/host.sock", Parse("smapp { }", null).StatusSocket);
         Assert.Null(Parse("smapp.status.socket = off").StatusSocket);
         Assert.Equal("/run/x/s.sock", Parse("smapp.status.socket = \"/run/x/s.sock\"").StatusSocket);
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, 9464), Parse("smapp.metrics.listen = \"127.0.0.1:9464\"").MetricsListen);
         Assert.Equal(new IPEndPoint(IPAddress.IPv6Loopback, 9464), Parse("smapp.metrics.listen = \"[::1]:9464\"").MetricsListen);
+        Assert.Equal("/run/smapp/host.app.sock", Parse("smapp { }", null).AppSocket);
+        Assert.Null(Parse("smapp.app-api.socket = off").AppSocket);
+        Assert.Equal("/run/x/app.sock", Parse("smapp.app-api.socket = \"/run/x/app.sock\"").AppSocket);
     }
 
     [Theory]
@@ -34,6 +37,9 @@ public class OperationsTests
     [InlineData("smapp.metrics.port = 9464", "smapp.metrics.port", "unknown key")]
     [InlineData("smapp.status.socket = \"relative.sock\"", "smapp.status.socket", "not an absolute path")]
     [InlineData("smapp.status.path = \"/run/a.sock\"", "smapp.status.path", "unknown key")]
+    [InlineData("smapp.app-api.socket = \"app.sock\"", "smapp.app-api.socket", "'app.sock' is not an absolute path")]
+    [InlineData("smapp.app-api.socket = \"/run/smapp/phone.sock\"", "smapp.app-api.socket", "is the status socket too")]
+    [InlineData("smapp.app-api.mode = 666", "smapp.app-api.mode", "unknown key")]
     public void Bad_operations_keys_name_the_key_and_the_reason(string hocon, string key, string reason)
     {
         var e = Assert.Throws<ConfigError>(() => Parse(hocon));
@@ -44,7 +50,7 @@ public class OperationsTests
     [Fact]
     public void The_operations_sections_are_known_to_the_settings_and_a_bad_value_stops_run_before_the_kernel()
     {
-        SmappSettings.FromConfig(ConfigurationFactory.ParseString("smapp { status.socket = off, metrics.listen = \"127.0.0.1:9464\" }"));
+        SmappSettings.FromConfig(ConfigurationFactory.ParseString("smapp { status.socket = off, metrics.listen = \"127.0.0.1:9464\", app-api.socket = off }"));
         var r = Shell.Smapp("run", "--set", "smapp.metrics.listen=\"nowhere\"");
         Assert.Equal(2, r.Code);
         Assert.Contains("smapp.metrics.listen: 'nowhere' is not ADDRESS:PORT", r.Stderr);

@@ -254,6 +254,23 @@ public class FixtureTests
         Assert.Equal((ushort)5201, c.Id.DestinationPort);
         Assert.Equal(2, c.Info.Subflows + 1);
         Assert.False(c.Info.Fallback);
+        Assert.Equal(0u, c.Uid); // captured as root
+    }
+
+    [Fact]
+    public void Sock_diag_mptcp_dump_yields_the_owner_uid_from_idiag_uid()
+    {
+        // The captured reply with idiag_uid (payload offset 64, host order) patched to 65534 (nobody).
+        var datagram = Fixture.Load("diag-mptcp-ipv4").Datagrams[0].ToArray();
+        var at = NetlinkHeader.Size + SockDiag.UidOffset;
+        Assert.Equal("00000000", Convert.ToHexString(datagram, at, 4));
+        datagram[at] = 0xFE;
+        datagram[at + 1] = 0xFF;
+        var r = new NetlinkMessageReader(datagram);
+        Assert.True(r.TryRead(out var m, out _));
+        Assert.True(SockDiag.TryDecodeConnection(m, out var c, out var err), err?.ToString());
+        Assert.Equal(65534u, c!.Uid);
+        Assert.Equal((ushort)5201, c.Id.DestinationPort);
     }
 
     [Fact]

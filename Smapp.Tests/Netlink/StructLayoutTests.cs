@@ -35,7 +35,7 @@ public class StructLayoutTests
                   S(nlattr) S(nlmsgerr)
                   S(inet_diag_req_v2) O(inet_diag_req_v2, idiag_states) O(inet_diag_req_v2, id)
                   S(inet_diag_sockid) O(inet_diag_sockid, idiag_src) O(inet_diag_sockid, idiag_dst) O(inet_diag_sockid, idiag_if) O(inet_diag_sockid, idiag_cookie)
-                  S(inet_diag_msg) O(inet_diag_msg, id)
+                  S(inet_diag_msg) O(inet_diag_msg, id) O(inet_diag_msg, idiag_uid)
                   O(tcp_info, tcpi_retransmits) O(tcp_info, tcpi_backoff) O(tcp_info, tcpi_rto) O(tcp_info, tcpi_snd_mss) O(tcp_info, tcpi_unacked)
                   O(tcp_info, tcpi_lost) O(tcp_info, tcpi_last_data_sent) O(tcp_info, tcpi_last_ack_recv) O(tcp_info, tcpi_rtt) O(tcp_info, tcpi_rttvar)
                   O(tcp_info, tcpi_snd_cwnd) O(tcp_info, tcpi_total_retrans) O(tcp_info, tcpi_pacing_rate) O(tcp_info, tcpi_bytes_acked)
@@ -90,6 +90,7 @@ public class StructLayoutTests
         { "inet_diag_sockid.idiag_cookie", 40 },
         { "inet_diag_msg", SockDiag.MsgSize },
         { "inet_diag_msg.id", 4 },
+        { "inet_diag_msg.idiag_uid", SockDiag.UidOffset },
         { "tcp_info.tcpi_retransmits", TcpInfoLayout.Retransmits },
         { "tcp_info.tcpi_backoff", TcpInfoLayout.Backoff },
         { "tcp_info.tcpi_rto", TcpInfoLayout.Rto },
