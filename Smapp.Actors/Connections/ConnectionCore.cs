@@ -156,6 +156,19 @@ internal sealed class ConnectionCore : IConnectionContext
 
     // --- kernel events -------------------------------------------------------------------------------------
 
+    private void BecomeEstablished()
+    {
+        Established = true;
+        if (!_remotes.Any(r => r.Id == 0))
+        {
+            _remotes.Add(new RemoteAddress(_info.Remote.Address, _info.Remote.Port, 0));
+        }
+
+        // The policy first: this is the reaction the daemon is measured on; the log line can wait.
+        if (Wants(PolicyEvents.Established)) { _policy.OnEstablished(this); }
+        _host.Log.Debug("connection {Connection} established; policy {Policy} ({Rule})", _info, _choice.Name, _choice.Rule);
+    }
+
     public void OnEvent(MptcpEvent ev)
     {
         switch (ev.Type)
@@ -164,15 +177,7 @@ internal sealed class ConnectionCore : IConnectionContext
                 if (Wants(PolicyEvents.Created)) { _policy.OnCreated(this); }
                 break;
             case MptcpEventType.Established when !Established:
-                Established = true;
-                if (!_remotes.Any(r => r.Id == 0))
-                {
-                    _remotes.Add(new RemoteAddress(_info.Remote.Address, _info.Remote.Port, 0));
-                }
-
-                // The policy first: this is the reaction the daemon is measured on; the log line can wait.
-                if (Wants(PolicyEvents.Established)) { _policy.OnEstablished(this); }
-                _host.Log.Debug("connection {Connection} established; policy {Policy} ({Rule})", _info, _choice.Name, _choice.Rule);
+                BecomeEstablished();
                 break;
             case MptcpEventType.Closed:
                 End();
@@ -424,7 +429,8 @@ internal sealed class ConnectionCore : IConnectionContext
         }
 
         var plan = Reconciliation.Subflows(_subflows.All, subflows, judgedBefore);
-        if (plan.Changes == 0)
+        var lostEstablished = Reconciliation.EstablishedUnseen(Established, connection);
+        if (plan.Changes == 0 && !lostEstablished)
         {
             return 0;
         }
@@ -469,7 +475,15 @@ internal sealed class ConnectionCore : IConnectionContext
             if (Wants(PolicyEvents.SubflowEstablished)) { _policy.OnSubflowEstablished(this, s); }
         }
 
-        return plan.Changes;
+        // Its ESTABLISHED event was among those lost: the policy is told now, as the event would have told it (last,
+        // so that it acts on subflows that agree with the kernel).
+        if (lostEstablished)
+        {
+            _host.Log.Debug("connection {Token:x8} reconciled: established unseen", Token);
+            BecomeEstablished();
+        }
+
+        return plan.Changes + (lostEstablished ? 1 : 0);
     }
 
     // --- the application API --------------------------------------------------------------------------------

@@ -46,6 +46,15 @@ internal static class Reconciliation
     /// <summary>Whether a sock_diag row is a subflow the kernel holds for its connection (up, or being opened).</summary>
     public static bool Held(SubflowDiag d) => d.TcpState is TcpEstablished or TcpSynSent or TcpSynRecv;
 
+    /// <summary>
+    /// Whether a connection we hold as not yet established is fully established in the kernel, its ESTABLISHED event
+    /// lost: its MPTCP socket is in TCP_ESTABLISHED, it did not fall back to TCP, and data has been acknowledged or
+    /// received at the MPTCP level (the kernel's ESTABLISHED event comes when the connection is fully established,
+    /// which for a client is when its first data is acknowledged; before that, SUBFLOW_CREATE is refused with ENOTCONN).
+    /// </summary>
+    public static bool EstablishedUnseen(bool established, ConnectionDiag connection) =>
+        !established && connection.State == TcpEstablished && !connection.Info.Fallback && (connection.Info.BytesAcked > 0 || connection.Info.BytesReceived > 0);
+
     public static SubflowReconcile Subflows(IEnumerable<Subflow> tracked, IReadOnlyList<SubflowDiag> kernel, long judgedBefore = long.MaxValue)
     {
         var rows = kernel.Where(Held).ToList();

@@ -2,6 +2,7 @@ using System.Net;
 using Akka.Actor;
 using Smapp.Actors.Configuration;
 using Smapp.Actors.Connections;
+using Smapp.Netlink.Diag;
 using Smapp.Policy;
 using Xunit.Abstractions;
 using static Smapp.Actors.Gateway.GatewayProtocol;
@@ -82,6 +83,32 @@ public class LostEventsTests(ITestOutputHelper output) : ControllerTestKit(outpu
     private static ConnectionsDumped Answer(DumpConnections d, params uint[] tokens) =>
         new(d.Purpose, tokens.Select((t, i) => ConnDiag(t, Local1, (ushort)(40001 + i), Remote1, 443)).ToList(),
             tokens.Select((t, i) => SubDiag(t, Local1, (ushort)(40001 + i), Remote1, 443)).ToList(), null) { RequestedAt = d.RequestedAt };
+
+    [Fact]
+    public async Task A_connection_whose_established_was_lost_is_told_established_by_the_reconcile_and_one_still_opening_is_not()
+    {
+        var observer = CreateTestProbe();
+        await StartSupervisorAsync(PolicySelector.Of("recording", () => new RecordingPolicy(observer)), false, Eth0, Wlan0);
+        const uint lost = 0xb0000001, opening = 0xb0000002;
+        Supervisor.Tell(Created(lost, 40011));
+        Supervisor.Tell(Created(opening, 40012));
+        await observer.FishForMessageAsync<Called>(c => c.Token == lost && c.Callback == "created");
+        await observer.FishForMessageAsync<Called>(c => c.Token == opening && c.Callback == "created");
+
+        Supervisor.Tell(new EventsLost("mptcp_pm_events"));
+        var dump = await Gateway.FishForMessageAsync<DumpConnections>(d => d.Purpose == DumpPurpose.Resync);
+
+        // lost: data acknowledged at the MPTCP level (fully established; its ESTABLISHED was dropped); opening: no data yet.
+        var acked = ConnDiag(lost, Local1, 40011, Remote1, 443) with { Info = new MptcpInfo { Token = lost, BytesAcked = 64 } };
+        Supervisor.Tell(new ConnectionsDumped(dump.Purpose, [acked, ConnDiag(opening, Local1, 40012, Remote1, 443)],
+            [SubDiag(lost, Local1, 40011, Remote1, 443), SubDiag(opening, Local1, 40012, Remote1, 443)], null));
+
+        var established = await observer.FishForMessageAsync<Called>(c => c.Callback == "established", TimeSpan.FromSeconds(5));
+        Assert.Equal(lost, established.Token);
+        Assert.False(established.Connection.TakenOver);
+        Assert.True((await StateAsync(lost)).Established);
+        Assert.False((await StateAsync(opening)).Established);
+    }
 
     [Fact]
     public async Task Reconcile_runs_rounds_until_a_dump_changes_nothing()

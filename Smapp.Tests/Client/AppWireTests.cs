@@ -74,7 +74,7 @@ public class AppWireTests
         var streaming = settings.Selector.Custom("streaming", new Dictionary<string, string> { ["period"] = "500ms", ["block-size"] = "1000" }, "r");
         Assert.True(streaming.NeedsSamples);
 
-        Assert.Equal("smapp.policies.ndiffports.subflows: must be at least 1",
+        Assert.Equal("smapp.policies.ndiffports.subflows: 0 is out of range: must be between 1 and 64",
             Assert.Throws<ConfigError>(() => settings.Selector.Custom("ndiffports", new Dictionary<string, string> { ["subflows"] = "0" }, "r")).Message);
         Assert.StartsWith("smapp.policies.ndiffports.paths: unknown key",
             Assert.Throws<ConfigError>(() => settings.Selector.Custom("ndiffports", new Dictionary<string, string> { ["paths"] = "2" }, "r")).Message);

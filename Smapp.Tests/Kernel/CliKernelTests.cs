@@ -119,7 +119,7 @@ public class CliKernelTests(TwoPathFixture fx) : IClassFixture<TwoPathFixture>
     }
 
     [Fact]
-    public void Monitor_json_prints_one_object_per_event_with_the_documented_fields()
+    public async Task Monitor_json_prints_one_object_per_event_with_the_documented_fields()
     {
         var port = TwoPathFixture.NextPort();
         using var server = new Mptcp.Server(_bed.ServerNs, IPAddress.Any, port);
@@ -130,7 +130,7 @@ public class CliKernelTests(TwoPathFixture fx) : IClassFixture<TwoPathFixture>
         }
 
         using var monitor = Process.Start(psi)!;
-        var ready = monitor.StandardError.ReadLine();
+        var ready = await monitor.StandardError.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60)); // TimeoutException: it said nothing
         Assert.Contains("listening", ready);
         var socket = Mptcp.Connect(_bed.ClientNs, _bed.ServerAddress, port);
         var local = (IPEndPoint)socket.LocalEndPoint!;

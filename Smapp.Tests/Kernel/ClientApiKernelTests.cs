@@ -54,7 +54,7 @@ public class ClientApiKernelTests
         var badValue = smapp.RequestPolicy(conn, "ndiffports", new Dictionary<string, string> { ["subflows"] = "0" });
         Assert.False(badValue.Ok);
         Assert.Contains("smapp.policies.ndiffports.subflows", badValue.Reason);
-        Assert.Contains("at least 1", badValue.Reason);
+        Assert.Contains("0 is out of range: must be between 1 and 64", badValue.Reason);
         var badKey = smapp.RequestPolicy(conn, "ndiffports", new Dictionary<string, string> { ["paths"] = "3" });
         Assert.False(badKey.Ok);
         Assert.Contains("smapp.policies.ndiffports.paths: unknown key", badKey.Reason);

@@ -93,10 +93,10 @@ public class ControllerKernelTests(ITestOutputHelper output)
         using var socket = Mptcp.Connect(bed.ClientNs, bed.ServerAddress, 5201);
         using var trickle = StartTrickle(socket);
         var token = events.WaitFor(MptcpEventType.Established).Token!.Value;
-        var first = events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token, TimeSpan.FromSeconds(2));
+        var first = events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token, TimeSpan.FromSeconds(30));
 
         bed.Set("cell", "--addr-del");
-        var closed = events.WaitFor(MptcpEventType.SubClosed, e => e.Token == token && e.SourcePort == first.SourcePort, TimeSpan.FromSeconds(3));
+        var closed = events.WaitFor(MptcpEventType.SubClosed, e => e.Token == token && e.SourcePort == first.SourcePort, TimeSpan.FromSeconds(30));
         Assert.Equal(bed.ClientAddress2, closed.SourceAddress);
 
         // Not retried: for several backoff periods, no new subflow from the removed address.
@@ -106,7 +106,7 @@ public class ControllerKernelTests(ITestOutputHelper output)
         Assert.DoesNotContain(daemon.State(token).Subflows, s => s.Local.StartsWith(bed.ClientAddress2.ToString()));
 
         bed.Set("cell", "--addr-add");
-        var back = events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token, TimeSpan.FromSeconds(3));
+        var back = events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token, TimeSpan.FromSeconds(30));
         Assert.Equal(bed.ClientAddress2, back.SourceAddress);
         Assert.NotEqual(first.SourcePort, back.SourcePort);
         Assert.Equal(2, Subflows(bed.ClientNs, token).Count(s => s.TcpState == 1));
@@ -158,7 +158,7 @@ public class ControllerKernelTests(ITestOutputHelper output)
         using var socket = Mptcp.Connect(bed.ClientNs, bed.ServerAddress, 5201);
         var est = events.WaitFor(MptcpEventType.Established);
         var token = est.Token!.Value;
-        var joins = Enumerable.Range(0, 3).Select(_ => events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token, TimeSpan.FromSeconds(2))).ToList();
+        var joins = Enumerable.Range(0, 3).Select(_ => events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token, TimeSpan.FromSeconds(30))).ToList();
         Assert.All(joins, j => Assert.Equal(bed.ClientAddress1, j.SourceAddress));
         Assert.All(joins, j => Assert.Equal((byte)0, j.LocalId));
         var ports = joins.Select(j => j.SourcePort!.Value).Append(est.SourcePort!.Value).ToList();
@@ -184,11 +184,11 @@ public class ControllerKernelTests(ITestOutputHelper output)
         // The client opens three joins; the guard keeps one and closes the other two.
         for (var i = 0; i < 3; i++)
         {
-            serverEvents.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token, TimeSpan.FromSeconds(3));
+            serverEvents.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token, TimeSpan.FromSeconds(30));
         }
 
-        serverEvents.WaitFor(MptcpEventType.SubClosed, e => e.Token == token, TimeSpan.FromSeconds(3));
-        serverEvents.WaitFor(MptcpEventType.SubClosed, e => e.Token == token, TimeSpan.FromSeconds(3));
+        serverEvents.WaitFor(MptcpEventType.SubClosed, e => e.Token == token, TimeSpan.FromSeconds(30));
+        serverEvents.WaitFor(MptcpEventType.SubClosed, e => e.Token == token, TimeSpan.FromSeconds(30));
         var deadline = DateTime.UtcNow.AddSeconds(2);
         while (DateTime.UtcNow < deadline)
         {
@@ -215,7 +215,7 @@ public class ControllerKernelTests(ITestOutputHelper output)
             token = events.WaitFor(MptcpEventType.Established).Token!.Value;
 
             // Started after the connection: the first daemon already had to take it over to add the second path.
-            events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token, TimeSpan.FromSeconds(3));
+            events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token, TimeSpan.FromSeconds(30));
             Assert.True(first.State(token).TakenOver);
         }
 
@@ -223,7 +223,7 @@ public class ControllerKernelTests(ITestOutputHelper output)
         using var second = Daemon.Start(bed.ClientNs);
         var sw = Stopwatch.StartNew();
         Smapp.Actors.Connections.ConnectionProtocol.ConnectionState? state = null;
-        while (sw.Elapsed < TimeSpan.FromSeconds(5))
+        while (sw.Elapsed < TimeSpan.FromSeconds(30))
         {
             if (second.Connections().Tokens.Contains(token))
             {
@@ -242,9 +242,9 @@ public class ControllerKernelTests(ITestOutputHelper output)
 
         // And it manages it: the second path's address goes, the new daemon closes its subflow; it comes back, so does the subflow.
         bed.Set("cell", "--addr-del");
-        events.WaitFor(MptcpEventType.SubClosed, e => e.Token == token, TimeSpan.FromSeconds(3));
+        events.WaitFor(MptcpEventType.SubClosed, e => e.Token == token, TimeSpan.FromSeconds(30));
         bed.Set("cell", "--addr-add");
-        var back = events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token, TimeSpan.FromSeconds(3));
+        var back = events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token, TimeSpan.FromSeconds(30));
         Assert.Equal(bed.ClientAddress2, back.SourceAddress);
     }
 }

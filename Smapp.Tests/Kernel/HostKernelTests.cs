@@ -97,13 +97,13 @@ public class HostKernelTests
 
         using var toFullmesh = Mptcp.Connect(bed.ClientNs, bed.ServerAddress, 5201);
         var a = events.WaitFor(MptcpEventType.Established, e => e.DestinationPort == 5201).Token;
-        var sub = events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == a, TimeSpan.FromSeconds(2));
+        var sub = events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == a, TimeSpan.FromSeconds(30));
         Assert.Equal(bed.ClientAddress2, sub.SourceAddress);
 
         using var toNdiffports = Mptcp.Connect(bed.ClientNs, bed.ServerAddress, 5202);
         var b = events.WaitFor(MptcpEventType.Established, e => e.DestinationPort == 5202).Token;
-        events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == b && e.SourceAddress!.Equals(bed.ClientAddress1), TimeSpan.FromSeconds(2));
-        events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == b && e.SourceAddress!.Equals(bed.ClientAddress1), TimeSpan.FromSeconds(2));
+        events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == b && e.SourceAddress!.Equals(bed.ClientAddress1), TimeSpan.FromSeconds(30));
+        events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == b && e.SourceAddress!.Equals(bed.ClientAddress1), TimeSpan.FromSeconds(30));
 
         // Structured decision logs: one JSON object per line with the decision and its reason as properties.
         run.WaitFor("\"Policy\":\"ndiffports\",\"Decision\":\"open\"");
@@ -187,10 +187,10 @@ public class HostKernelTests
         using var server = new Mptcp.Server(bed.ServerNs, IPAddress.Any, 5201);
         using var first = Mptcp.Connect(bed.ClientNs, bed.ServerAddress, 5201);
         var a = events.WaitFor(MptcpEventType.Established).Token!.Value;
-        events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == a, TimeSpan.FromSeconds(2));
+        events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == a, TimeSpan.FromSeconds(30));
         using var second = Mptcp.Connect(bed.ClientNs, bed.ServerAddress, 5201);
         var b = events.WaitFor(MptcpEventType.Established, e => e.Token != a).Token!.Value;
-        events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == b, TimeSpan.FromSeconds(2));
+        events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == b, TimeSpan.FromSeconds(30));
 
         daemon.Runtime.Supervisor.Tell(new ConnectionSupervisor.ToConnection(a, new ConnectionProtocol.Crash("test")), Akka.Actor.ActorRefs.NoSender);
         Assert.True(Eventually.Holds(() => daemon.State(a) is { Restarts: 1, TakenOver: true }));
@@ -202,7 +202,7 @@ public class HostKernelTests
 
         // Still managed after the restart.
         bed.Set("cell", "--addr-del");
-        events.WaitFor(MptcpEventType.SubClosed, e => e.Token == a, TimeSpan.FromSeconds(3));
-        events.WaitFor(MptcpEventType.SubClosed, e => e.Token == b, TimeSpan.FromSeconds(3));
+        events.WaitFor(MptcpEventType.SubClosed, e => e.Token == a, TimeSpan.FromSeconds(30));
+        events.WaitFor(MptcpEventType.SubClosed, e => e.Token == b, TimeSpan.FromSeconds(30));
     }
 }

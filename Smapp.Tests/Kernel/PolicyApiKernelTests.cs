@@ -61,17 +61,17 @@ public class PolicyApiKernelTests
         using var socket = Mptcp.Connect(bed.ClientNs, bed.ServerAddress, 5201);
         var token = clientEvents.WaitFor(MptcpEventType.Established).Token;
 
-        var announced = clientEvents.WaitFor(MptcpEventType.Announced, e => e.Token == token, TimeSpan.FromSeconds(3));
+        var announced = clientEvents.WaitFor(MptcpEventType.Announced, e => e.Token == token, TimeSpan.FromSeconds(30));
         Assert.Equal((ushort)6000, announced.DestinationPort);
         Assert.NotEqual((byte)0, announced.RemoteId);
 
         // The client's in-kernel path manager joins the announced address and port: the join is accepted.
-        var join = clientEvents.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token && e.DestinationPort == 6000, TimeSpan.FromSeconds(3));
+        var join = clientEvents.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token && e.DestinationPort == 6000, TimeSpan.FromSeconds(30));
         Assert.Equal(bed.ServerAddress, join.DestinationAddress);
         Assert.DoesNotContain(clientEvents.Drain(), e => e.Type == MptcpEventType.SubClosed && e.Error == 111);
 
         // After a second the policy withdraws it: the peer hears REMOVED and Smapp stops listening on 6000.
-        Assert.Equal(announced.RemoteId, clientEvents.WaitFor(MptcpEventType.Removed, e => e.Token == token, TimeSpan.FromSeconds(3)).RemoteId);
+        Assert.Equal(announced.RemoteId, clientEvents.WaitFor(MptcpEventType.Removed, e => e.Token == token, TimeSpan.FromSeconds(30)).RemoteId);
         Assert.True(Eventually.Holds(() => !NetworkNamespace.Named(bed.ServerNs).Run(() =>
         {
             using var d = SockDiagClient.Open();
