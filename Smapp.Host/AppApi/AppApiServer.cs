@@ -112,31 +112,7 @@ public sealed class AppApiServer : IDisposable
         return BinaryPrimitives.ReadUInt32LittleEndian(cred[4..]);
     }
 
-    private void AcceptLoop()
-    {
-        while (!_stopping)
-        {
-            Socket client;
-            try
-            {
-                client = _listener.Accept();
-            }
-            catch (Exception) when (_stopping)
-            {
-                return;
-            }
-            catch (SocketException)
-            {
-                continue;
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-
-            _ = Task.Run(() => ServeAsync(client));
-        }
-    }
+    private void AcceptLoop() => Service.UnixAcceptLoop.Run(_listener, () => _stopping, ServeAsync);
 
     private async Task ServeAsync(Socket client)
     {

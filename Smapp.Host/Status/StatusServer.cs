@@ -83,31 +83,7 @@ public sealed class StatusServer : IDisposable
         return new StatusServer(socket, path, runtime, ns ?? "(host)");
     }
 
-    private void AcceptLoop()
-    {
-        while (!_stopping)
-        {
-            Socket client;
-            try
-            {
-                client = _listener.Accept();
-            }
-            catch (Exception) when (_stopping)
-            {
-                return;
-            }
-            catch (SocketException)
-            {
-                continue;
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-
-            _ = Task.Run(() => ServeAsync(client));
-        }
-    }
+    private void AcceptLoop() => Service.UnixAcceptLoop.Run(_listener, () => _stopping, ServeAsync);
 
     private async Task ServeAsync(Socket client)
     {
