@@ -56,6 +56,21 @@ public sealed class CommandChannel
 
     public long DecodeErrors { get; private set; }
 
+    /// <summary>The channel this one replaces (its socket failed): its counts carry over.</summary>
+    public CommandChannel? Carried
+    {
+        init
+        {
+            if (value is not null)
+            {
+                Sent = value.Sent;
+                Failed = value.Failed;
+                TimedOut = value.TimedOut;
+                DecodeErrors = value.DecodeErrors;
+            }
+        }
+    }
+
     /// <summary>Where each command's outcome is counted (by kind and errno), if anywhere.</summary>
     public GatewayCounters? Counters { get; init; }
 
@@ -157,6 +172,22 @@ public sealed class CommandChannel
                 onDecodeError?.Invoke("command socket", err, _socket.Received.ToArray());
             }
         }
+    }
+
+    /// <summary>
+    /// The socket failed: every command still waiting for the kernel's answer gets <paramref name="errno"/> now (the
+    /// kernel may or may not have carried it out; the asker's policy hears that it failed, and a reconcile follows).
+    /// </summary>
+    public int FailAll(int errno, string message)
+    {
+        var all = _pending.Values.ToList();
+        _pending.Clear();
+        foreach (var p in all)
+        {
+            Complete(p, errno, message);
+        }
+
+        return all.Count;
     }
 
     /// <summary>Answers ETIMEDOUT for every command the kernel has not answered within the timeout.</summary>

@@ -52,6 +52,10 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
     public const string RouteSocket = "rtnetlink";
 
+    public const string CommandsSocket = "commands";
+
+    private bool _commandsDown;
+
     /// <summary>
     /// Test hook: fail a subscription socket as a receive error would (the kernel cannot be made to fail one on
     /// demand): it is closed, and the recovery path runs — re-opened, re-subscribed, and its state dumped again.
@@ -177,7 +181,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
                 _loop.RemoveSource(_events.Socket.Fd);
             }
 
-            if (_commandSocket is not null)
+            if (!_commandsDown && _commandSocket is not null)
             {
                 _loop.RemoveSource(_commandSocket.Fd);
             }
@@ -260,6 +264,13 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
                 _loop.RemoveSource(_rtnl.Socket.Fd);
                 _rtnl.Dispose();
                 break;
+            case CommandsSocket when !_commandsDown:
+                _commandsDown = true;
+                _loop.RemoveSource(_commandSocket.Fd);
+                var failed = _commands.FailAll(Errno.EIO, "the command socket failed before the kernel answered: it is being re-opened");
+                _log.Warning("{Count} command(s) waiting for the kernel's answer were failed with EIO", failed);
+                _commandSocket.Dispose();
+                break;
             default:
                 return;
         }
@@ -279,6 +290,26 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
                     _events = MptcpEventSubscription.Open(nonBlocking: false, receiveBuffer: _settings.ReceiveBuffer);
                     _eventsDown = false;
                     _loop.AddSource(_events.Socket.Fd, () => self.Tell(EventsReadable.Instance));
+                    break;
+                case CommandsSocket when _commandsDown:
+                    var socket = NetlinkSocket.Open(Smapp.Netlink.NetlinkProtocol.Generic);
+                    try
+                    {
+                        socket.SetReceiveBuffer(_settings.ReceiveBuffer);
+                        _family = GenericNetlink.Resolve(socket, MptcpPmNames.Family);
+                    }
+                    catch
+                    {
+                        socket.Dispose();
+                        throw;
+                    }
+
+                    // The counts so far carry over (Sent, Failed, TimedOut are the gateway's, not one socket's).
+                    var old = _commands;
+                    _commandSocket = socket;
+                    _commands = new CommandChannel(_commandSocket, _family.Id, _settings.CommandTimeout, _listeners) { Counters = _counters, Carried = old };
+                    _commandsDown = false;
+                    _loop.AddSource(_commandSocket.Fd, () => self.Tell(CommandsReadable.Instance));
                     break;
                 case RouteSocket when _routeDown:
                     _rtnl = RtnetlinkSubscription.Open(nonBlocking: false);
@@ -300,7 +331,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
         _reopenAttempts = 0;
         _log.Warning("the {Socket} socket is open and subscribed again; what happened meanwhile is dumped again", which);
-        if (which == EventsSocket)
+        if (which is EventsSocket or CommandsSocket)
         {
             TellEventsLost(EventsSocket);
         }
@@ -456,6 +487,12 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
     private void SendCommand(PmCommand command, ICommandReplies replyTo)
     {
+        if (_commandsDown)
+        {
+            _self.Tell(new Refused(replyTo, new CommandResult(command, Errno.ENOTCONN, "the command socket failed and is being re-opened")), _self);
+            return;
+        }
+
         if (_commands.Send(command, replyTo) is { } refused)
         {
             // Explicitly our own ref: a direct sender calls this from other actors' turns, where Self is theirs.
@@ -469,7 +506,21 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
     private void DrainCommands()
     {
-        _commands.Drain((source, error, datagram) => DecodeFailed(source, error, datagram));
+        if (_commandsDown)
+        {
+            return;
+        }
+
+        try
+        {
+            _commands.Drain((source, error, datagram) => DecodeFailed(source, error, datagram));
+        }
+        catch (NetlinkException e)
+        {
+            SocketFailed(CommandsSocket, e);
+            return;
+        }
+
         _loop.Rearm(_commandSocket.Fd);
     }
 

@@ -120,6 +120,28 @@ public class CommandChannelTests
     }
 
     [Fact]
+    public void A_failed_socket_fails_every_waiting_command_and_the_channel_replacing_it_keeps_the_counts()
+    {
+        var (channel, socket, replies, _, _) = Make();
+        var a = new CreateSubflow(1, 1, Local, Remote);
+        var b = new DestroySubflow(2, 2, Local with { Port = 50001 }, Remote);
+        channel.Send(a, replies);
+        channel.Send(b, replies);
+        socket.Answer(Captured("ack-ok", SequenceOf(socket.Written[0])));
+        channel.Drain();
+
+        Assert.Equal(1, channel.FailAll(Errno.EIO, "the command socket failed"));
+        var failed = replies.Results[1];
+        Assert.Same(b, failed.Command);
+        Assert.Equal((Errno.EIO, "the command socket failed"), (failed.Errno, failed.Message));
+        Assert.Equal((0, 1L, 2L), (channel.PendingCount, channel.Failed, channel.Sent));
+        Assert.Equal(0, channel.FailAll(Errno.EIO, "again"));
+
+        var next = new CommandChannel(new FakeConnection(), Family, TimeSpan.FromSeconds(5), new AnnounceListeners()) { Carried = channel };
+        Assert.Equal((2L, 1L, 0), (next.Sent, next.Failed, next.PendingCount));
+    }
+
+    [Fact]
     public void A_command_the_kernel_never_answers_fails_with_etimedout_after_the_timeout()
     {
         var (channel, _, replies, _, advance) = Make();

@@ -230,6 +230,14 @@ public class CrashKernelTests(ITestOutputHelper output)
         bed.Set("cell", "--addr-del");
         Assert.True(Eventually.Holds(() => Kernel(bed.ClientNs).Values.All(l => !l.Any(s => FaultTools.Held(s) && FaultTools.From(s, bed.ClientAddress2))), Generous),
             "after the rtnetlink socket failed, an address removal was not acted on");
+
+        // The command socket fails last: re-opened (the family resolved again), a reconcile follows, and commands
+        // are written again: with the cellular address back, the connections get their subflow from it.
+        daemon.Runtime.Gateway.Tell(new NetlinkGateway.FailSocket(NetlinkGateway.CommandsSocket));
+        Assert.True(Eventually.Holds(() => lines.Any(l => l.Contains("the commands socket is open and subscribed again")), Generous), string.Join('\n', lines));
+        bed.Set("cell", "--addr-add");
+        Assert.True(Eventually.Holds(() => Kernel(bed.ClientNs).Values.All(BothPaths), Generous),
+            "after the command socket failed: " + string.Join("; ", Kernel(bed.ClientNs).Select(kv => $"{kv.Key:x8}: {kv.Value.Count(s => s.TcpState == 1)} up")));
     }
 
     [Fact]
