@@ -45,58 +45,9 @@ public sealed class AppApiServer : IDisposable
     /// <summary>Binds the socket (replacing a stale file; refusing when a live daemon answers on it), mode 0666.</summary>
     public static AppApiServer Start(string path, SmappRuntime runtime)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            throw new PlatformNotSupportedException("the application socket is a Linux Unix socket");
-        }
-
-        var dir = System.IO.Path.GetDirectoryName(path);
-        if (!string.IsNullOrEmpty(dir) && !Directory.Exists(dir))
-        {
-            Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
-                UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-        }
-
-        if (File.Exists(path))
-        {
-            if (IsLive(path))
-            {
-                throw new InvalidOperationException($"smapp.app-api.socket: {path} is served by another running smapp");
-            }
-
-            File.Delete(path);
-        }
-
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            socket.Bind(new UnixDomainSocketEndPoint(path));
-            const UnixFileMode rw = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite |
-                UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
-            File.SetUnixFileMode(path, rw);
-            socket.Listen(64);
-        }
-        catch (SocketException e)
-        {
-            socket.Dispose();
-            throw new InvalidOperationException($"smapp.app-api.socket: cannot listen on {path}: {e.Message}");
-        }
-
+        var socket = Service.LocalSocketServer.Listen("smapp.app-api.socket", path, UnixFileMode.UserRead | UnixFileMode.UserWrite |
+            UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite, 64);
         return new AppApiServer(socket, path, runtime);
-    }
-
-    private static bool IsLive(string path)
-    {
-        using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            s.Connect(new UnixDomainSocketEndPoint(path));
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
     }
 
     /// <summary>The uid of the process at the other end of an accepted Unix socket (SO_PEERCRED).</summary>
@@ -112,7 +63,7 @@ public sealed class AppApiServer : IDisposable
         return BinaryPrimitives.ReadUInt32LittleEndian(cred[4..]);
     }
 
-    private void AcceptLoop() => Service.UnixAcceptLoop.Run(_listener, () => _stopping, ServeAsync);
+    private void AcceptLoop() => Service.LocalSocketServer.AcceptLoop(_listener, () => _stopping, ServeAsync);
 
     private async Task ServeAsync(Socket client)
     {

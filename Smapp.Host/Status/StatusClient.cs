@@ -8,19 +8,7 @@ namespace Smapp.Host.Status;
 public static class StatusClient
 {
     /// <summary>Whether a daemon answers on <paramref name="path"/> (a connect succeeds).</summary>
-    public static bool IsLive(string path)
-    {
-        using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            s.Connect(new UnixDomainSocketEndPoint(path));
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
+    public static bool IsLive(string path) => Service.LocalSocketServer.IsLive(path);
 
     /// <summary>Asks for the status; throws <see cref="StatusUnavailableException"/> with the reason when it cannot.</summary>
     public static StatusReport Query(string path, TimeSpan timeout)

@@ -45,45 +45,11 @@ public sealed class StatusServer : IDisposable
     /// <summary>Binds the socket (replacing a stale one; refusing when a live daemon answers on it).</summary>
     public static StatusServer Start(string path, SmappRuntime runtime, string? ns)
     {
-        var dir = System.IO.Path.GetDirectoryName(path);
-        if (!OperatingSystem.IsLinux())
-        {
-            throw new PlatformNotSupportedException("the status socket is a Linux Unix socket");
-        }
-
-        if (!string.IsNullOrEmpty(dir) && !Directory.Exists(dir))
-        {
-            Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
-                UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-        }
-
-        if (File.Exists(path))
-        {
-            if (StatusClient.IsLive(path))
-            {
-                throw new InvalidOperationException($"smapp.status.socket: {path} is served by another running smapp");
-            }
-
-            File.Delete(path);
-        }
-
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            socket.Bind(new UnixDomainSocketEndPoint(path));
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            socket.Listen(16);
-        }
-        catch (SocketException e)
-        {
-            socket.Dispose();
-            throw new InvalidOperationException($"smapp.status.socket: cannot listen on {path}: {e.Message}");
-        }
-
+        var socket = Service.LocalSocketServer.Listen("smapp.status.socket", path, UnixFileMode.UserRead | UnixFileMode.UserWrite, 16);
         return new StatusServer(socket, path, runtime, ns ?? "(host)");
     }
 
-    private void AcceptLoop() => Service.UnixAcceptLoop.Run(_listener, () => _stopping, ServeAsync);
+    private void AcceptLoop() => Service.LocalSocketServer.AcceptLoop(_listener, () => _stopping, ServeAsync);
 
     private async Task ServeAsync(Socket client)
     {
