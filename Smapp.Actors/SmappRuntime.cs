@@ -54,7 +54,7 @@ public sealed class SmappRuntime : IDisposable
     public static SmappRuntime Start(ActorSystem system, SmappSettings settings, NetworkNamespace ns, string dispatcherId = LoopDispatcher, GatewayCounters? counters = null)
     {
         counters ??= new GatewayCounters();
-        var loop = new NetlinkEventLoop(busyPoll: settings.BusyPoll, ns: ns);
+        var loop = new NetlinkEventLoop(busyPoll: settings.BusyPoll, ns: ns, realtimePriority: settings.RealtimePriority);
         try
         {
             EventLoopDispatcherConfigurator.Register(system, dispatcherId, loop);

@@ -26,6 +26,9 @@ public sealed record SmappSettings(
     /// </summary>
     public IReadOnlyList<(string Key, string Interface)> InterfaceNames { get; init; } = [];
 
+    /// <summary>smapp.gateway.realtime-priority: the event-loop thread's SCHED_FIFO priority, 0 for the ordinary class.</summary>
+    public int RealtimePriority { get; init; }
+
     /// <summary>The longest command timeout: a command unanswered for longer holds its connection's pending entry.</summary>
     public static readonly TimeSpan MaxCommandTimeout = TimeSpan.FromMinutes(5);
 
@@ -33,7 +36,7 @@ public sealed record SmappSettings(
         "status", "metrics", "app-api"]; // status, metrics, app-api: read by the host (Smapp.Host/Configuration/OperationsSettings.cs)
     private static readonly string[] SamplerKeys = ["interval"];
     private static readonly string[] RuleKeys = ["name", "side", "remote-port", "remote-prefix", "local-prefix", "policy"];
-    private static readonly string[] GatewayKeys = ["receive-buffer", "command-timeout", "busy-poll"];
+    private static readonly string[] GatewayKeys = ["receive-buffer", "command-timeout", "busy-poll", "realtime-priority"];
 
     public static SmappSettings FromConfig(Config root, IReadOnlyDictionary<string, PolicyDefinition>? registry = null)
     {
@@ -115,6 +118,12 @@ public sealed record SmappSettings(
             throw new ConfigError("smapp.gateway.command-timeout", $"'{gateway.GetString("command-timeout")}' is too long: at most 5m (a command the kernel does not answer holds its connection's pending entry that long)");
         }
 
+        var realtimePriority = Int(gateway, "smapp.gateway.realtime-priority", "realtime-priority", 10);
+        if (realtimePriority is < 0 or > 99)
+        {
+            throw new ConfigError("smapp.gateway.realtime-priority", $"{realtimePriority} is out of range: 1-99 runs the event loop in SCHED_FIFO at that priority, 0 in the ordinary class");
+        }
+
         var sampler = smapp.HasPath("sampler") ? smapp.GetConfig("sampler") : ConfigurationFactory.Empty;
         CheckKeys(sampler, "smapp.sampler", SamplerKeys);
         var interval = Duration(sampler, "smapp.sampler.interval", "interval", TimeSpan.FromMilliseconds(100));
@@ -150,6 +159,7 @@ public sealed record SmappSettings(
             decisionLog == "info")
         {
             InterfaceNames = interfaceNames,
+            RealtimePriority = realtimePriority,
         };
     }
 

@@ -36,7 +36,12 @@ public sealed class NetlinkEventLoop : IDisposable
     /// <param name="name">Thread name.</param>
     /// <param name="busyPoll">Spin on the sockets instead of sleeping in poll: lower latency, one core burnt.</param>
     /// <param name="ns">The network namespace the loop thread enters first: the sockets its actors open are there.</param>
-    public NetlinkEventLoop(string name = "smapp-netlink-loop", bool busyPoll = false, NetworkNamespace? ns = null)
+    /// <param name="realtimePriority">
+    /// 1–99: the loop thread runs in SCHED_FIFO at that priority, so that a kernel event is handled the moment it
+    /// comes, not after the slice of whatever else runs on that CPU (<see cref="ThreadScheduling"/>); 0: the ordinary
+    /// class. If the kernel refuses, the loop runs in the ordinary class and <see cref="Scheduling"/> says why.
+    /// </param>
+    public NetlinkEventLoop(string name = "smapp-netlink-loop", bool busyPoll = false, NetworkNamespace? ns = null, int realtimePriority = 0)
     {
         _busyPoll = busyPoll;
         Namespace = ns ?? NetworkNamespace.Current;
@@ -57,6 +62,17 @@ public sealed class NetlinkEventLoop : IDisposable
                 return;
             }
 
+            if (realtimePriority > 0)
+            {
+                var refused = ThreadScheduling.TrySetRealtime(realtimePriority);
+                Scheduling = refused is null ? $"SCHED_FIFO {realtimePriority}" : $"{ThreadScheduling.Current()} (SCHED_FIFO {realtimePriority} refused: {refused})";
+                SchedulingRefused = refused is not null;
+            }
+            else
+            {
+                Scheduling = ThreadScheduling.Current();
+            }
+
             started.Set();
             Run();
         })
@@ -71,6 +87,12 @@ public sealed class NetlinkEventLoop : IDisposable
             throw new InvalidOperationException($"event loop could not start: {startFailure.Message}", startFailure);
         }
     }
+
+    /// <summary>The loop thread's scheduling class, as set at start ("SCHED_FIFO 10", or why not).</summary>
+    public string Scheduling { get; private set; } = "";
+
+    /// <summary>A real-time priority was asked for and the kernel refused it.</summary>
+    public bool SchedulingRefused { get; private set; }
 
     /// <summary>The network namespace the loop thread lives in.</summary>
     public NetworkNamespace Namespace { get; }

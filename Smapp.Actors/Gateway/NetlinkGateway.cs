@@ -168,8 +168,12 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         _loop.AddSource(_commandSocket.Fd, () => self.Tell(CommandsReadable.Instance));
         _loop.AddSource(_rtnl.Socket.Fd, () => self.Tell(RouteReadable.Instance));
         Timers.StartPeriodicTimer(SweepTimer, Sweep.Instance, TimeSpan.FromSeconds(1));
-        _log.Info("netlink gateway up in {Namespace}: mptcp_pm family {Family}, events receive buffer {Buffer} KiB; port ids: events {EventsPort}, commands {CommandsPort}, rtnetlink {RoutePort}",
-            _ns, _family.Id, _events.Socket.ReceiveBufferSize / 1024, _events.Socket.PortId, _commandSocket.PortId, _rtnl.Socket.PortId);
+        _log.Info("netlink gateway up in {Namespace}: mptcp_pm family {Family}, events receive buffer {Buffer} KiB; port ids: events {EventsPort}, commands {CommandsPort}, rtnetlink {RoutePort}; event loop {Scheduling}",
+            new object[] { _ns, _family.Id, _events.Socket.ReceiveBufferSize / 1024, _events.Socket.PortId, _commandSocket.PortId, _rtnl.Socket.PortId, _loop.Scheduling });
+        if (_loop.SchedulingRefused)
+        {
+            _log.Warning("event loop: {Scheduling}; kernel events wait for the CPU like any task (smapp.gateway.realtime-priority = 0 silences this)", _loop.Scheduling);
+        }
     }
 
     protected override void PostStop()

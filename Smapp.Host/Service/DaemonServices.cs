@@ -168,6 +168,7 @@ internal sealed class DaemonServices : IAsyncDisposable
         var keys = new List<string>();
         if (old.Gateway != next.Gateway) keys.Add("smapp.gateway");
         if (old.BusyPoll != next.BusyPoll) keys.Add("smapp.gateway.busy-poll");
+        if (old.RealtimePriority != next.RealtimePriority) keys.Add("smapp.gateway.realtime-priority");
         if (old.Takeover != next.Takeover) keys.Add("smapp.takeover");
         if (!old.Interfaces.SequenceEqual(next.Interfaces)) keys.Add("smapp.interfaces");
         if (old.SampleInterval != next.SampleInterval) keys.Add("smapp.sampler.interval");

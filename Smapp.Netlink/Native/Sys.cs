@@ -71,6 +71,11 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", SetLastError = true)]
     public static partial int unshare(int flags);
 
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int sched_getscheduler(int pid);
+
+    public const int SCHED_OTHER = 0;
+
     public const int AF_NETLINK = 16;
     public const int SOCK_RAW = 3;
     public const int SOCK_CLOEXEC = 0x80000;

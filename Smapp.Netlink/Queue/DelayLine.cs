@@ -100,11 +100,7 @@ public sealed unsafe class DelayLine : INfQueueSink
     /// other work cannot hold a due packet back by milliseconds (the kernel's RT throttling still leaves others 5 %).
     /// Returns the errno on failure (EPERM without CAP_SYS_NICE), 0 on success.
     /// </summary>
-    public static int UseRealtimePriority(int priority)
-    {
-        var p = new Libc.SchedParam { Priority = priority };
-        return Libc.sched_setscheduler(0, Libc.SCHED_FIFO, &p) == 0 ? 0 : Marshal.GetLastPInvokeError();
-    }
+    public static int UseRealtimePriority(int priority) => ThreadScheduling.SetRealtime(priority);
 
     /// <summary>Packets held right now.</summary>
     public int Depth => _fifo.Count;
