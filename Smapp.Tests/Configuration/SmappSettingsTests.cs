@@ -21,6 +21,7 @@ public class SmappSettingsTests
         Assert.True(s.Takeover);
         Assert.False(s.SwitchPathManager);
         Assert.False(s.BusyPoll);
+        Assert.Equal(10, s.RealtimePriority);
         Assert.Empty(s.Interfaces);
         Assert.Equal(8 * 1024 * 1024, s.Gateway.ReceiveBuffer);
         Assert.Equal(TimeSpan.FromSeconds(5), s.Gateway.CommandTimeout);
@@ -41,7 +42,7 @@ public class SmappSettingsTests
               takeover = off
               switch-path-manager = yes
               interfaces = [eth0, wlan0]
-              gateway { receive-buffer = 16MiB, command-timeout = 750ms, busy-poll = on }
+              gateway { receive-buffer = 16MiB, command-timeout = 750ms, busy-poll = on, realtime-priority = 0 }
               policies.ndiffports { subflows = 4, backoff-after-reset = 250ms, backoff-multiplier = 1.5, max-attempts = 0 }
             }
             """);
@@ -49,6 +50,7 @@ public class SmappSettingsTests
         Assert.False(s.Takeover);
         Assert.True(s.SwitchPathManager);
         Assert.True(s.BusyPoll);
+        Assert.Equal(0, s.RealtimePriority);
         Assert.Equal(["eth0", "wlan0"], s.Interfaces);
         Assert.Equal(16 * 1024 * 1024, s.Gateway.ReceiveBuffer);
         Assert.Equal(TimeSpan.FromMilliseconds(750), s.Gateway.CommandTimeout);
@@ -189,5 +191,16 @@ public class SmappSettingsTests
         var e = Assert.Throws<ConfigError>(() => Parse("smapp.decision-log = loud"));
         Assert.Equal("smapp.decision-log", e.Key);
         Assert.Contains("debug or info", e.Reason);
+    }
+
+    [Theory]
+    [InlineData("100")]
+    [InlineData("-1")]
+    [InlineData("high")]
+    public void A_realtime_priority_outside_0_to_99_is_refused_by_its_key(string value)
+    {
+        var e = Assert.Throws<ConfigError>(() => Parse($"smapp.gateway.realtime-priority = {value}"));
+        Assert.Equal("smapp.gateway.realtime-priority", e.Key);
+        Assert.Contains(value, e.Message);
     }
 }
