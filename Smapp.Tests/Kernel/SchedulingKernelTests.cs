@@ -56,6 +56,7 @@ public class SchedulingKernelTests
         using var bed = Testbed.Up("two-path");
         using var daemon = new SmappRunProcess(["--netns", bed.ClientNs], ["setpriv", "--inh-caps=-all", "--bounding-set=-sys_nice"]);
         daemon.WaitFor("netlink gateway up", TimeSpan.FromSeconds(60));
+        daemon.WaitFor(" WRN ", TimeSpan.FromSeconds(30)); // the log is asynchronous: it may come after the line above
         var warning = Assert.Single(daemon.Lines, l => l.Contains(" WRN "));
         Assert.Contains("SCHED_FIFO 10 refused: EPERM", warning);
         Assert.Equal(0, LoopPolicy(daemon.Pid)); // SCHED_OTHER
