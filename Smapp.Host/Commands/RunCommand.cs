@@ -145,7 +145,10 @@ public static class RunCommand
             }, TaskScheduler.Default);
         try
         {
-            var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+            // Empty: no appsettings.json (and its file watchers), environment or command-line configuration sources, nor logging
+            // providers: Smapp reads HOCON and logs through Serilog. Each default cost threads and resident memory when idle.
+            NoAppConfig.Install();
+            var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
             builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
             builder.Logging.ClearProviders();
             builder.Services.AddSerilog();
