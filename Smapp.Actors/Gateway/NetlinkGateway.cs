@@ -65,17 +65,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
     private sealed record ReopenSocket(string Which);
     private ForeignSenders _foreign = null!;
 
-    /// <summary>The loop says a socket is readable: one message type per socket.</summary>
-    private sealed record EventsReadable
-    {
-        public static readonly EventsReadable Instance = new();
-    }
-
-    private sealed record CommandsReadable
-    {
-        public static readonly CommandsReadable Instance = new();
-    }
-
+    /// <summary>The loop says the rtnetlink socket is readable (the events and command sockets are drained directly).</summary>
     private sealed record RouteReadable
     {
         public static readonly RouteReadable Instance = new();
@@ -95,9 +85,9 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         _settings = settings;
         _ns = ns;
         _self = Self;
-        Receive<EventsReadable>(_ => DrainEvents());
-        Receive<CommandsReadable>(_ => DrainCommands());
         Receive<RouteReadable>(_ => DrainRoute());
+        Receive<SocketError>(f => SocketFailed(f.Which, f.Error));
+        Receive<DrainFailed>(f => System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(f.Error));
         Receive<PmCommand>(c => SendCommand(c, new ActorReplies(Sender)));
         Receive<Refused>(r => r.ReplyTo.OnResult(r.Result));
         Receive<SubscribeEvents>(HandleSubscribeEvents);
@@ -164,8 +154,8 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         _diag = new DiagWorker(_ns) { Counters = _counters };
         _foreign = new ForeignSenders(_log, ("mptcp_pm events", () => _events?.Socket), ("commands", () => _commandSocket), ("rtnetlink", () => _rtnl?.Socket));
         var self = Self;
-        _loop.AddSource(_events.Socket.Fd, () => self.Tell(EventsReadable.Instance));
-        _loop.AddSource(_commandSocket.Fd, () => self.Tell(CommandsReadable.Instance));
+        _loop.AddSource(_events.Socket.Fd, Direct(DrainEvents));
+        _loop.AddSource(_commandSocket.Fd, Direct(DrainCommands));
         _loop.AddSource(_rtnl.Socket.Fd, () => self.Tell(RouteReadable.Instance));
         Timers.StartPeriodicTimer(SweepTimer, Sweep.Instance, TimeSpan.FromSeconds(1));
         _log.Info("netlink gateway up in {Namespace}: mptcp_pm family {Family}, events receive buffer {Buffer} KiB; port ids: events {EventsPort}, commands {CommandsPort}, rtnetlink {RoutePort}; event loop {Scheduling}",
@@ -237,7 +227,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         }
         catch (NetlinkException e)
         {
-            SocketFailed(EventsSocket, e);
+            Failed(EventsSocket, e);
             return;
         }
 
@@ -251,6 +241,49 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         attempt == 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Min(5000, 100 * (1 << Math.Min(attempt - 1, 10))));
 
     /// <summary>A subscription socket failed (a receive error other than ENOBUFS): it is closed and re-opened.</summary>
+    /// <summary>
+    /// The loop's callback for a readable events or command socket: the drain runs at once on the loop thread, not
+    /// through the gateway's mailbox — one hop less between a kernel event and the command it causes. The loop calls it
+    /// between mailbox runs on the same thread, so nothing else touches the gateway meanwhile; what needs the actor's
+    /// context (a socket failure's timers, an unexpected exception and its supervision) is handed to the actor as a
+    /// message and handled in its receive, as before.
+    /// </summary>
+    private Action Direct(Action drain) => () =>
+    {
+        _outsideReceive = true;
+        try
+        {
+            drain();
+        }
+        catch (Exception e)
+        {
+            _self.Tell(new DrainFailed(e));
+        }
+        finally
+        {
+            _outsideReceive = false;
+        }
+    };
+
+    private bool _outsideReceive;
+
+    /// <summary>An exception out of a direct drain, rethrown in the gateway's receive so that its supervisor sees it.</summary>
+    private sealed record DrainFailed(Exception Error);
+
+    private sealed record SocketError(string Which, Exception Error);
+
+    private void Failed(string which, Exception e)
+    {
+        if (_outsideReceive)
+        {
+            _self.Tell(new SocketError(which, e));
+        }
+        else
+        {
+            SocketFailed(which, e);
+        }
+    }
+
     private void SocketFailed(string which, Exception e)
     {
         _log.Error("the {Socket} socket failed ({Error}): re-opening it", which, e.Message);
@@ -293,7 +326,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
                 case EventsSocket when _eventsDown:
                     _events = MptcpEventSubscription.Open(nonBlocking: false, receiveBuffer: _settings.ReceiveBuffer);
                     _eventsDown = false;
-                    _loop.AddSource(_events.Socket.Fd, () => self.Tell(EventsReadable.Instance));
+                    _loop.AddSource(_events.Socket.Fd, Direct(DrainEvents));
                     break;
                 case CommandsSocket when _commandsDown:
                     var socket = NetlinkSocket.Open(Smapp.Netlink.NetlinkProtocol.Generic);
@@ -313,7 +346,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
                     _commandSocket = socket;
                     _commands = new CommandChannel(_commandSocket, _family.Id, _settings.CommandTimeout, _listeners) { Counters = _counters, Carried = old };
                     _commandsDown = false;
-                    _loop.AddSource(_commandSocket.Fd, () => self.Tell(CommandsReadable.Instance));
+                    _loop.AddSource(_commandSocket.Fd, Direct(DrainCommands));
                     break;
                 case RouteSocket when _routeDown:
                     _rtnl = RtnetlinkSubscription.Open(nonBlocking: false);
@@ -521,7 +554,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         }
         catch (NetlinkException e)
         {
-            SocketFailed(CommandsSocket, e);
+            Failed(CommandsSocket, e);
             return;
         }
 
