@@ -13,6 +13,7 @@
 #
 #   sudo bench/reaction.sh [--connections N] [--hog] [--smapp-dll PATH] [--out DIR]
 #                          [--wait-ms MS] [--warmup W] [--pms kernel,mptcpd,smapp] [--smapp-args "ARGS"]
+#                          [--mptcpd-rt PRIO]
 #     --connections N   measured connections per path manager (default 1000)
 #     --hog             also measure everything again with one CPU hog (`yes`) per core
 #     --smapp-dll PATH  the smapp build to measure (default: artifacts/smapp/smapp.dll, built with ./smapp)
@@ -21,6 +22,8 @@
 #     --warmup W        connections opened before the capture starts, per path manager (default 20)
 #     --pms LIST        which path managers, in order (default kernel,mptcpd,smapp)
 #     --smapp-args ARGS more arguments for `smapp run`, split on spaces (e.g. "--log-level warning")
+#     --mptcpd-rt PRIO  run mptcpd in SCHED_FIFO at PRIO (chrt -f), as Smapp runs its event loop by default
+#                       (smapp.gateway.realtime-priority = 10): the peer given the same scheduling
 # Writes to DIR: samples.csv (one row per connection), summary.md (printed at the end), per-run logs and pcaps.
 # Installs what is missing with apt-get. Everything it starts it ends by PID; every namespace it makes it removes.
 set -euo pipefail
@@ -29,7 +32,7 @@ usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0" 
 die() { echo "reaction: $*" >&2; exit 1; }
 say() { echo "reaction: $*" >&2; }
 
-N=1000 HOG=0 SMAPP_DLL="" SMAPP_ARGS="" OUT="" WAIT_MS=200 WARMUP=20 PMS=kernel,mptcpd,smapp PORT=5201
+N=1000 HOG=0 SMAPP_DLL="" SMAPP_ARGS="" MPTCPD_RT=0 OUT="" WAIT_MS=200 WARMUP=20 PMS=kernel,mptcpd,smapp PORT=5201
 while [ $# -gt 0 ]; do
     case "$1" in
         --connections) N=${2:?}; shift 2 ;;
@@ -40,6 +43,7 @@ while [ $# -gt 0 ]; do
         --warmup) WARMUP=${2:?}; shift 2 ;;
         --pms) PMS=${2:?}; shift 2 ;;
         --smapp-args) SMAPP_ARGS=${2?}; shift 2 ;;
+        --mptcpd-rt) MPTCPD_RT=${2:?}; shift 2 ;;
         -h|--help) usage ;;
         *) echo "reaction: unknown option $1" >&2; usage ;;
     esac
@@ -47,6 +51,7 @@ done
 [[ "$N" =~ ^[0-9]+$ && "$N" -ge 1 ]] || die "--connections takes a positive number"
 [[ "$WAIT_MS" =~ ^[0-9]+$ && "$WAIT_MS" -ge 1 ]] || die "--wait-ms takes a positive number"
 [[ "$WARMUP" =~ ^[0-9]+$ ]] || die "--warmup takes a number"
+[[ "$MPTCPD_RT" =~ ^[0-9]+$ && "$MPTCPD_RT" -le 99 ]] || die "--mptcpd-rt takes a priority 1-99 (0: the ordinary class)"
 IFS=, read -r -a PM_LIST <<<"$PMS"
 for pm in "${PM_LIST[@]}"; do case "$pm" in kernel|mptcpd|smapp) ;; *) die "--pms: unknown path manager $pm (kernel, mptcpd, smapp)" ;; esac; done
 [ "$(id -u)" = 0 ] || die "run as root (sudo bench/reaction.sh): it makes network namespaces and captures packets"
@@ -174,7 +179,9 @@ measure() {
     local daemon="" log="$OUT/$tag.$pm.log"
     case "$pm" in
         mptcpd)
-            ip netns exec "$cli" "$MPTCPD" --log=stderr --plugin-dir="$BUILD/mptcpd-plugins" \
+            local rt=()
+            [ "$MPTCPD_RT" = 0 ] || rt=(chrt -f "$MPTCPD_RT")
+            ip netns exec "$cli" ${rt[@]+"${rt[@]}"} "$MPTCPD" --log=stderr --plugin-dir="$BUILD/mptcpd-plugins" \
                 --load-plugins=bench_join --path-manager=bench_join >"$log" 2>&1 &
             daemon=$!; PIDS+=("$daemon")
             wait_for "$log" "bench_join: ready" 30 "$daemon" || die "[$tag] mptcpd did not load the plugin: $(cat "$log")"
@@ -270,7 +277,7 @@ fi
         "(after $WARMUP warm-up connections), each waiting up to $WAIT_MS ms for its second subflow;" \
         "load average $LOADAVG_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (other work on the host)."
     echo "Repository $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'); smapp: $smapp_ver;" \
-        "mptcpd: $("$MPTCPD" --version 2>/dev/null | head -1 || echo -) with bench/mptcpd-plugin/bench_join.c."
+        "mptcpd: $("$MPTCPD" --version 2>/dev/null | head -1 || echo -) with bench/mptcpd-plugin/bench_join.c$( [ "$MPTCPD_RT" = 0 ] || echo ", in SCHED_FIFO $MPTCPD_RT (chrt)")."
     echo
     echo "| load | PM | connections | with join | median ms | p90 ms | p99 ms | added ms (median − kernel median) |"
     echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
