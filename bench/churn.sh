@@ -5,6 +5,7 @@
 #
 #   bench/churn.sh [--rates 1000,2000,4000,6000,8000] [--seconds 10] [--hold-ms 200] [--smapp-dll PATH] [--out DIR]
 #                  [--pms none,kernel,mptcpd,smapp] [--ceiling-rates LIST] [--warmup-seconds 1]
+#                  [--smapp-args "ARGS"]   more `smapp run` arguments (e.g. "--set smapp.gateway.realtime-priority=0")
 #
 # Every step (one path manager, one rate) runs on a fresh testbed (kernel-pm/testbed.sh up two-path) with a fresh
 # path-manager process:
@@ -36,7 +37,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 die() { echo "churn: $*" >&2; exit 1; }
-usage() { sed -n '2,30p' "$0" >&2; exit 2; }
+usage() { sed -n '2,31p' "$0" >&2; exit 2; }
 
 RATES=1000,2000,4000,6000,8000
 SECS=10
@@ -46,6 +47,7 @@ OUT=""
 PMS=none,kernel,mptcpd,smapp
 CEILING_RATES=""
 WARMUP_S=1
+SMAPP_ARGS=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --rates) RATES=${2:?}; shift 2 ;;
@@ -56,6 +58,7 @@ while [ $# -gt 0 ]; do
         --pms) PMS=${2:?}; shift 2 ;;
         --ceiling-rates) CEILING_RATES=${2:?}; shift 2 ;;
         --warmup-seconds) WARMUP_S=${2:?}; shift 2 ;;
+        --smapp-args) SMAPP_ARGS=${2?}; shift 2 ;;
         -h|--help) usage ;;
         *) echo "churn: unknown option $1" >&2; usage ;;
     esac
@@ -217,7 +220,8 @@ run_step() {
                 --log=stderr >"$log.pm" 2>&1 </dev/null &
             PM_PID=$! ;;
         smapp)
-            DOTNET_CLI_TELEMETRY_OPTOUT=1 dotnet "$SMAPP_DLL" run --netns "$CLI" --policy fullmesh --log-level warning \
+            # shellcheck disable=SC2086
+            DOTNET_CLI_TELEMETRY_OPTOUT=1 dotnet "$SMAPP_DLL" run --netns "$CLI" --policy fullmesh --log-level warning $SMAPP_ARGS \
                 >"$log.pm" 2>&1 </dev/null &
             PM_PID=$! ;;
     esac
@@ -314,7 +318,7 @@ summary_awk='
     echo "# Churn benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
     echo "Host: $(nproc) cores, Linux $(uname -r). $SECS s per step, hold $HOLD_MS ms, one fresh two-path testbed and path-manager process per step."
-    [ -z "$SMAPP_DLL" ] || echo "Smapp: \`$SMAPP_DLL\` (run --policy fullmesh --log-level warning)."
+    [ -z "$SMAPP_DLL" ] || echo "Smapp: \`$SMAPP_DLL\` (run --policy fullmesh --log-level warning${SMAPP_ARGS:+ $SMAPP_ARGS})."
     [[ ",$PMS," != *,mptcpd,* ]] || echo "mptcpd: $("$MPTCPD" --version 2>/dev/null | head -1 || echo '?') with bench/mptcpd-plugin/bench_join."
     echo "Load generator: bench/tools/loadgen (C, epoll, non-blocking MPTCP sockets, 64 bytes per connection); warm-up $WARMUP_S s at 100/s before each step, not counted."
     echo
