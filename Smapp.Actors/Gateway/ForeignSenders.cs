@@ -27,6 +27,9 @@ public sealed class ForeignSenders(ILoggingAdapter log, params (string Name, Fun
 
     public long Total => Enumerable.Range(0, sockets.Length).Sum(Dropped);
 
+    /// <summary>Everything dropped so far has been reported (nothing for the next <see cref="Check"/> to say).</summary>
+    public bool Settled => Total <= _summarisedTotal;
+
     /// <summary>What socket <paramref name="i"/> and those it replaced dropped.</summary>
     private long Dropped(int i)
     {
@@ -40,7 +43,7 @@ public sealed class ForeignSenders(ILoggingAdapter log, params (string Name, Fun
         return _carried[i] + (socket?.ForeignDatagrams ?? 0);
     }
 
-    /// <summary>Called on the gateway's sweep (every second): logs what is new.</summary>
+    /// <summary>Called on the gateway's sweep (every second while it runs): logs what is new.</summary>
     public void Check(DateTime now)
     {
         var warned = false;

@@ -76,6 +76,27 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         public static readonly Sweep Instance = new();
     }
 
+    private sealed record StartSweep
+    {
+        public static readonly StartSweep Instance = new();
+    }
+
+    private bool _sweeping;
+
+    /// <summary>
+    /// The one-second sweep (command timeouts, the forged-datagram report) runs only while there is something for it:
+    /// a command waiting for its answer, or dropped datagrams not yet reported. Started by a message, so that a call
+    /// from outside the gateway's receive (a direct drain, a connection's command) never touches its timers.
+    /// </summary>
+    private void EnsureSweep()
+    {
+        if (!_sweeping)
+        {
+            _sweeping = true;
+            _self.Tell(StartSweep.Instance, _self);
+        }
+    }
+
     /// <summary>A failure found before the command reached the kernel, answered after the asking call returned.</summary>
     private sealed record Refused(ICommandReplies ReplyTo, CommandResult Result);
 
@@ -107,10 +128,17 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
             _diag.Enqueue(d, Sender);
         });
+        Receive<StartSweep>(_ => Timers.StartPeriodicTimer(SweepTimer, Sweep.Instance, TimeSpan.FromSeconds(1)));
         Receive<Sweep>(_ =>
         {
             _commands.Sweep();
             _foreign.Check(DateTime.UtcNow);
+            if (_commands.PendingCount == 0 && _foreign.Settled)
+            {
+                // Nothing to time out and nothing to report: an idle daemon does not wake every second for this.
+                Timers.Cancel(SweepTimer);
+                _sweeping = false;
+            }
         });
         Receive<GetForeignDrops>(_ => Sender.Tell(new ForeignDrops(_foreign.Counts, new Dictionary<string, uint>
         {
@@ -157,7 +185,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         _loop.AddSource(_events.Socket.Fd, Direct(DrainEvents));
         _loop.AddSource(_commandSocket.Fd, Direct(DrainCommands));
         _loop.AddSource(_rtnl.Socket.Fd, () => self.Tell(RouteReadable.Instance));
-        Timers.StartPeriodicTimer(SweepTimer, Sweep.Instance, TimeSpan.FromSeconds(1));
+        EnsureSweep();
         _log.Info("netlink gateway up in {Namespace}: mptcp_pm family {Family}, events receive buffer {Buffer} KiB; port ids: events {EventsPort}, commands {CommandsPort}, rtnetlink {RoutePort}; event loop {Scheduling}",
             new object[] { _ns, _family.Id, _events.Socket.ReceiveBufferSize / 1024, _events.Socket.PortId, _commandSocket.PortId, _rtnl.Socket.PortId, _loop.Scheduling });
         if (_loop.SchedulingRefused)
@@ -222,6 +250,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
                 if (status == ReceiveStatus.ForeignSender)
                 {
                     _counters.Forged();
+                    EnsureSweep();
                 }
             }
         }
@@ -424,6 +453,10 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         {
             for (var i = 0; i < DrainBudget && (status = _rtnl.ReceiveOnce(this, block: false)) is ReceiveStatus.Datagram or ReceiveStatus.Overrun or ReceiveStatus.ForeignSender or ReceiveStatus.Interrupted or ReceiveStatus.Truncated; i++)
             {
+                if (status == ReceiveStatus.ForeignSender)
+                {
+                    EnsureSweep();
+                }
             }
         }
         catch (NetlinkException e)
@@ -538,6 +571,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         else
         {
             _counters.CommandWritten();
+            EnsureSweep();
         }
     }
 
@@ -550,7 +584,12 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
         try
         {
+            var foreign = _commandSocket.ForeignDatagrams;
             _commands.Drain((source, error, datagram) => DecodeFailed(source, error, datagram));
+            if (_commandSocket.ForeignDatagrams != foreign)
+            {
+                EnsureSweep();
+            }
         }
         catch (NetlinkException e)
         {
