@@ -123,7 +123,9 @@ switches() {
             /^(non)?voluntary_ctxt_switches:/ { s += $2 } END { print tid, n, s + 0 }' "$t/status" 2>/dev/null || true
     done
 }
-runtime_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
+# Per thread "tid run-ns": a thread that ends in the window takes its run time with it, so the window's CPU time is the
+# growth summed over the threads alive at its end (one born in the window counts from 0).
+runtime_ns() { local t; for t in /proc/"$1"/task/*; do [ -r "$t/schedstat" ] && echo "${t##*/} $(cut -d' ' -f1 "$t/schedstat")"; done 2>/dev/null; }
 
 CSV=$OUT/idle.csv
 echo "daemon,seconds,cpu_ticks,cpu_pct_of_core,runtime_ms,wakeups,wakeups_per_s,threads,rss_kib,note" >"$CSV"
@@ -153,9 +155,10 @@ for d in "${LIST[@]}"; do
         continue
     fi
     sleep "$SETTLE"
-    c0=$(ticks "$PM_PID"); r0=$(runtime_ns "$PM_PID"); switches "$PM_PID" >"$log.switches0"
+    c0=$(ticks "$PM_PID"); runtime_ns "$PM_PID" >"$log.run0"; switches "$PM_PID" >"$log.switches0"
     sleep "$SECS"
-    c1=$(ticks "$PM_PID"); r1=$(runtime_ns "$PM_PID"); switches "$PM_PID" >"$log.switches1"
+    c1=$(ticks "$PM_PID"); runtime_ns "$PM_PID" >"$log.run1"; switches "$PM_PID" >"$log.switches1"
+    r0=0 r1=$(awk 'NR == FNR { r0[$1] = $2; next } { s += $2 - (($1 in r0) ? r0[$1] : 0) } END { printf "%.0f", s }' "$log.run0" "$log.run1")
     threads=$(find "/proc/$PM_PID/task" -mindepth 1 -maxdepth 1 | wc -l)
     rss=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$PM_PID/status")
     note=""

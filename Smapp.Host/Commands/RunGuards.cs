@@ -162,7 +162,7 @@ internal static class RunGuards
     /// Calls <paramref name="gone"/> once when the named namespace is deleted (`ip netns del`): its file in /run/netns
     /// is unlinked, or replaced by another namespace of the same name. The namespace object itself lives on while the
     /// daemon's threads are in it, so its interfaces do not go away: the file is what tells. inotify (through
-    /// FileSystemWatcher) wakes us on the unlink at no cost while idle; a slow poll (every 5 s) backs it up in case
+    /// FileSystemWatcher) wakes us on the unlink at no cost while idle; a slow poll (every 30 s, so that an idle daemon hardly wakes for it) backs it up in case
     /// an event is missed (a watcher error, a /run/netns mounted over).
     /// </summary>
     public static IDisposable WatchDeletion(NetworkNamespace ns, Action<string> gone)
@@ -196,7 +196,7 @@ internal static class RunGuards
         watcher.Renamed += (_, _) => Check();
         watcher.Created += (_, _) => Check();
         watcher.EnableRaisingEvents = true;
-        var poll = new Timer(_ => Check(), null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
+        var poll = new Timer(_ => Check(), null, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
         return new Disposables([watcher, poll]);
     }
 
