@@ -132,6 +132,17 @@ public partial class DelayLineKernelTests
         bed.Exec(bed.RouterNs, "cat", "/proc/net/netfilter/nfnetlink_queue").Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Any(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0] == queue.ToString(CultureInfo.InvariantCulture));
 
+    /// <summary>
+    /// The last packet id the queue gave out (id_sequence, the 8th column of /proc/net/netfilter/nfnetlink_queue): every
+    /// packet that enters the queue gets one, including those passed at once because the socket was full.
+    /// </summary>
+    private static long QueueIdSequence(Testbed bed, int queue) =>
+        bed.Exec(bed.RouterNs, "cat", "/proc/net/netfilter/nfnetlink_queue").Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length >= 8 && f[0] == queue.ToString(CultureInfo.InvariantCulture))
+            .Select(f => long.Parse(f[7], CultureInfo.InvariantCulture))
+            .DefaultIfEmpty(0).Max();
+
     [Fact]
     public async Task The_command_binds_its_queue_and_on_sigterm_unbinds_prints_its_stats_and_exits_0()
     {
@@ -147,13 +158,8 @@ public partial class DelayLineKernelTests
         var stderr = p.StandardError.ReadToEndAsync();
         try
         {
-            var deadline = Stopwatch.GetTimestamp() + 30 * Stopwatch.Frequency;
-            while (!QueueBound(bed, 30) && !p.HasExited && Stopwatch.GetTimestamp() < deadline)
-            {
-                Thread.Sleep(50);
-            }
-
-            Assert.True(QueueBound(bed, 30), $"queue 30 not bound: {(p.HasExited ? await stderr : "")}");
+            Assert.True(Eventually.Holds(() => QueueBound(bed, 30) || p.HasExited, TimeSpan.FromSeconds(60)) && QueueBound(bed, 30),
+                $"queue 30 not bound: {(p.HasExited ? await stderr : "")}");
             Shell.Run("kill", ["-TERM", p.Id.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(5));
             Assert.True(p.WaitForExit(TimeSpan.FromSeconds(20)), "no exit after SIGTERM");
         }
@@ -244,9 +250,11 @@ public partial class DelayLineKernelTests
                 sender.Send(BitConverter.GetBytes(i).Concat(new byte[200]).ToArray());
             }
 
-            // The socket took the first few packet messages; the kernel passed the rest at once (fail-open). (The
-            // sends are forwarded in their own softirq; the pause covers a machine busy enough to defer it.)
-            Thread.Sleep(300);
+            // The socket took the first few packet messages; the kernel passed the rest at once (fail-open). The sends
+            // are forwarded in their own softirq: wait until the queue has numbered every packet of the burst (each one
+            // gets an id, whether it is held or passed because the socket was full).
+            Assert.True(Eventually.Holds(() => QueueIdSequence(bed, 21) >= burst, TimeSpan.FromSeconds(30)),
+                $"the queue numbered only {QueueIdSequence(bed, 21)} of {burst} packets");
             var sink = new IdSink();
             queue.Receive(sink, 10_000);
             Assert.True(queue.Stats.Overruns >= 1, $"no ENOBUFS for {burst} packets into a {queue.ReceiveBufferSize}-byte buffer");
@@ -311,7 +319,7 @@ public partial class DelayLineKernelTests
             {
                 sent[i] = Stopwatch.GetTimestamp();
                 sender.Send(BitConverter.GetBytes(i));
-                Thread.Sleep(5);
+                Thread.Sleep(5); // send spacing (traffic pacing), not synchronisation
             }
 
             await receiving;
@@ -326,11 +334,7 @@ public partial class DelayLineKernelTests
                 sender.Send(BitConverter.GetBytes(i));
             }
 
-            var deadline = Stopwatch.GetTimestamp() + 5 * Stopwatch.Frequency;
-            while (line!.Depth < 10 && Stopwatch.GetTimestamp() < deadline)
-            {
-                Thread.Sleep(1);
-            }
+            Assert.True(Eventually.Holds(() => line!.Depth >= 10, TimeSpan.FromSeconds(30)), $"the line holds {line!.Depth} of 10 packets");
 
             stop.Cancel();
             wakeup.Signal();
