@@ -144,39 +144,16 @@ public partial class DelayLineKernelTests
             .DefaultIfEmpty(0).Max();
 
     [Fact]
-    public async Task The_command_binds_its_queue_and_on_sigterm_unbinds_prints_its_stats_and_exits_0()
+    public void The_command_binds_its_queue_and_on_sigterm_unbinds_prints_its_stats_and_exits_0()
     {
         using var bed = Testbed.Up("two-path");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Repo.SmappDll, "delayline", "--netns", bed.RouterNs, "--queue", "30", "--delay", "5", "--stats", "--timeout", "60" })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        try
-        {
-            Assert.True(Eventually.Holds(() => QueueBound(bed, 30) || p.HasExited, TimeSpan.FromSeconds(60)) && QueueBound(bed, 30),
-                $"queue 30 not bound: {(p.HasExited ? await stderr : "")}");
-            Shell.Run("kill", ["-TERM", p.Id.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(5));
-            Assert.True(p.WaitForExit(TimeSpan.FromSeconds(20)), "no exit after SIGTERM");
-        }
-        finally
-        {
-            if (!p.HasExited)
-            {
-                p.Kill();
-            }
-        }
-
-        await p.WaitForExitAsync();
-        Assert.Equal(0, p.ExitCode);
-        Assert.Contains("queue 30 bound in " + bed.RouterNs, await stderr);
-        var stats = await stdout;
-        Assert.Contains("delayline queue=30 delay_ms=5 packets=0", stats);
-        Assert.Contains("verdict_errors=0 enobufs=0", stats);
+        using var p = SmappProcess.Command("delayline", "--netns", bed.RouterNs, "--queue", "30", "--delay", "5", "--stats", "--timeout", "300");
+        Assert.True(Eventually.Holds(() => QueueBound(bed, 30) || p.HasExited, SmappProcess.DefaultWait) && QueueBound(bed, 30),
+            $"queue 30 not bound:\n{p.Tail()}");
+        Assert.Equal(0, p.Terminate());
+        Assert.Contains("queue 30 bound in " + bed.RouterNs, p.Output);
+        Assert.Contains("delayline queue=30 delay_ms=5 packets=0", p.Output);
+        Assert.Contains("verdict_errors=0 enobufs=0", p.Output);
         Assert.False(QueueBound(bed, 30), "the queue is still bound after exit");
     }
 

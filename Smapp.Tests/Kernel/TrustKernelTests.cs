@@ -25,7 +25,7 @@ public class TrustKernelTests
     public void Forged_events_and_rtnetlink_messages_unicast_to_the_daemon_are_dropped_counted_and_never_acted_on()
     {
         using var bed = Testbed.Up("two-path");
-        using var run = SmappRunProcess.Start("--netns", bed.ClientNs, "--log-level", "debug", "--set", "smapp.decision-log=info");
+        using var run = SmappProcess.Start("--netns", bed.ClientNs, "--log-level", "debug", "--set", "smapp.decision-log=info");
         run.WaitFor("start-up takeover");
         var ports = Regex.Match(run.Output, @"port ids: events (\d+), commands (\d+), rtnetlink (\d+)");
         Assert.True(ports.Success, run.Output);
@@ -89,7 +89,7 @@ public class TrustKernelTests
         var token2 = events.WaitFor(MptcpEventType.Established, e => e.DestinationPort == 5201 && e.Token != token).Token!.Value;
         events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token2, TimeSpan.FromSeconds(10));
 
-        Assert.Equal(0, run.Signal("TERM"));
+        Assert.Equal(0, run.Terminate());
         Assert.Contains("datagrams from non-kernel senders dropped while running: mptcp_pm events 2, commands 1, rtnetlink 1", run.Output);
     }
 
