@@ -125,6 +125,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         Receive<GetForeignDrops>(_ => Sender.Tell(new ForeignDrops(_foreign.Counts, new Dictionary<string, uint>
         {
             ["mptcp_pm events"] = _eventsDown ? 0 : _events.Socket.PortId, ["commands"] = _commandSocket.PortId, ["rtnetlink"] = _routeDown ? 0 : _rtnl.Socket.PortId,
+            ["sock_diag"] = _diag.Socket?.PortId ?? 0,
         })));
         Receive<FailSocket>(f => SocketFailed(f.Which, new NetlinkException(Errno.EIO, null, "injected failure")));
         Receive<ReopenSocket>(r => Reopen(r.Which));
@@ -162,14 +163,15 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         _commands = new CommandChannel(_commandSocket, _family.Id, _settings.CommandTimeout, _listeners) { Counters = _counters };
         _rtnl = RtnetlinkSubscription.Open(nonBlocking: false);
         _diag = new DiagWorker(_ns) { Counters = _counters };
-        _foreign = new ForeignSenders(_log, ("mptcp_pm events", () => _events?.Socket), ("commands", () => _commandSocket), ("rtnetlink", () => _rtnl?.Socket));
+        _foreign = new ForeignSenders(_log, ("mptcp_pm events", () => _events?.Socket), ("commands", () => _commandSocket), ("rtnetlink", () => _rtnl?.Socket), ("sock_diag", () => _diag?.Socket));
         var self = Self;
         _loop.AddSource(_events.Socket.Fd, () => self.Tell(EventsReadable.Instance));
         _loop.AddSource(_commandSocket.Fd, () => self.Tell(CommandsReadable.Instance));
         _loop.AddSource(_rtnl.Socket.Fd, () => self.Tell(RouteReadable.Instance));
         Timers.StartPeriodicTimer(SweepTimer, Sweep.Instance, TimeSpan.FromSeconds(1));
-        _log.Info("netlink gateway up in {Namespace}: mptcp_pm family {Family}, events receive buffer {Buffer} KiB; port ids: events {EventsPort}, commands {CommandsPort}, rtnetlink {RoutePort}",
-            _ns, _family.Id, _events.Socket.ReceiveBufferSize / 1024, _events.Socket.PortId, _commandSocket.PortId, _rtnl.Socket.PortId);
+        _log.Info("netlink gateway up in {Namespace}: mptcp_pm family {Family}, events receive buffer {Buffer} KiB; port ids: {PortIds}",
+            _ns, _family.Id, _events.Socket.ReceiveBufferSize / 1024,
+            $"events {_events.Socket.PortId}, commands {_commandSocket.PortId}, rtnetlink {_rtnl.Socket.PortId}, sock_diag {_diag.Socket?.PortId ?? 0}");
     }
 
     protected override void PostStop()
