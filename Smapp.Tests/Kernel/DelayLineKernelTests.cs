@@ -237,12 +237,12 @@ public partial class DelayLineKernelTests
             Assert.True(queue.Stats.Overruns >= 1, $"no ENOBUFS for {burst} packets into a {queue.ReceiveBufferSize}-byte buffer");
             Assert.InRange(sink.Ids.Count, 1, burst - 1);
             Assert.Equal(sink.Ids.Order(), sink.Ids);
-            var passed = ReceiveUdp(receiver, burst - sink.Ids.Count, TimeSpan.FromSeconds(5));
+            var passed = ReceiveUdp(receiver, burst - sink.Ids.Count, TimeSpan.FromSeconds(30));
             Assert.Equal(burst - sink.Ids.Count, passed.Count);
 
             // One batch verdict releases every packet still held.
             Assert.True(queue.AcceptUpTo(sink.Ids[^1]));
-            var released = ReceiveUdp(receiver, sink.Ids.Count, TimeSpan.FromSeconds(5));
+            var released = ReceiveUdp(receiver, sink.Ids.Count, TimeSpan.FromSeconds(30));
             Assert.Equal(sink.Ids.Count, released.Count);
             queue.Receive(sink, 100);
             Assert.Equal(0, queue.Stats.Refusals);
@@ -317,7 +317,7 @@ public partial class DelayLineKernelTests
             wakeup.Signal();
             Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
             Assert.Null(failure);
-            var late = ReceiveUdp(receiver, 10, TimeSpan.FromSeconds(5));
+            var late = ReceiveUdp(receiver, 10, TimeSpan.FromSeconds(30));
             Assert.Equal(Enumerable.Range(100, 10), late.Select(r => r.Seq));
             Assert.Equal(30, line.Stats.Packets);
             Assert.Equal(10, line.Stats.ReleasedAtStop);

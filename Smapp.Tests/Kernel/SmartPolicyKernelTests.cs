@@ -239,7 +239,7 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
         var cellPort = sub.SourcePort!.Value;
         ulong Acked() => Subflows(bed.ClientNs, token).FirstOrDefault(s => s.Id.SourcePort == cellPort)?.Info.BytesAcked ?? 0;
         var start = Acked();
-        Assert.True(Eventually.Holds(() => Acked() > start + 500_000, TimeSpan.FromSeconds(5)), $"cellular subflow acknowledged only {Acked() - start} bytes");
+        Assert.True(Eventually.Holds(() => Acked() > start + 500_000, TimeSpan.FromSeconds(30)), $"cellular subflow acknowledged only {Acked() - start} bytes");
         // (the destroyed WiFi subflow may linger in FIN_WAIT1 on the lossy path: it carries nothing more)
         var established = Subflows(bed.ClientNs, token).Where(s => s.TcpState == 1).ToList();
         Assert.Equal(bed.ClientAddress2, Assert.Single(established).Id.Source);
@@ -431,7 +431,7 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
         {
             var live = Subflows(bed.ClientNs, token).Where(s => s.TcpState == 1).ToList();
             return live.Count == 4 && !live.Any(s => gone.Contains(s.Id.SourcePort));
-        }, TimeSpan.FromSeconds(3)), "not four established subflows after the refreshes: " +
+        }, TimeSpan.FromSeconds(30)), "not four established subflows after the refreshes: " +
             string.Join(", ", Subflows(bed.ClientNs, token).Select(s => $"{s.Id.SourcePort} state {s.TcpState}")));
     }
 }
