@@ -303,7 +303,8 @@ public partial class DelayLineKernelTests
             Assert.Equal(Enumerable.Range(0, 20), received.Select(r => r.Seq));
             var held = received.Select(r => (r.At - sent[r.Seq]) * 1000.0 / Stopwatch.Frequency).ToList();
             Assert.True(held.Min() >= 1000, $"held {string.Join(", ", held.Select(h => h.ToString("F2", CultureInfo.InvariantCulture)))} ms");
-            Assert.InRange(Median(held), 1000, 1300);
+            // Held once, not twice: the lower bound is the check; the upper one (under two delays) leaves a loaded machine room.
+            Assert.InRange(Median(held), 1000, 1900);
 
             // Stopping releases what the line still holds at once (it does not let the unbind drop them).
             for (var i = 100; i < 110; i++)
