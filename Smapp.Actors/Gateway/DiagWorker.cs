@@ -34,6 +34,7 @@ internal sealed class DiagWorker : IDisposable
                 return;
             }
 
+            _socket = client.Socket;
             ready.Set();
             using (client)
             {
@@ -56,6 +57,13 @@ internal sealed class DiagWorker : IDisposable
     }
 
     private long _decodeErrors;
+    private volatile NetlinkSocket? _socket;
+
+    /// <summary>
+    /// The worker's sock_diag socket: its port id and what it dropped from non-kernel senders (counted by the worker
+    /// thread while it waits for a dump's replies, read by the loop; a count read a moment stale is harmless).
+    /// </summary>
+    public NetlinkSocket? Socket => _socket;
 
     /// <summary>Where the sampler's dump durations go (a dump with a negative request id is not the sampler's).</summary>
     public GatewayCounters? Counters { get; init; }

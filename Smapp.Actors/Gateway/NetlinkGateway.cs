@@ -85,7 +85,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
 
     /// <summary>
     /// The one-second sweep (command timeouts, the forged-datagram report) runs only while there is something for it:
-    /// a command waiting for its answer, or dropped datagrams not yet reported. Started by a message, so that a call
+    /// a command waiting for its answer, a sock_diag dump under way, or dropped datagrams not yet reported. Started by a message, so that a call
     /// from outside the gateway's receive (a direct drain, a connection's command) never touches its timers.
     /// </summary>
     private void EnsureSweep()
@@ -118,7 +118,11 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
             Context.Watch(s.Subscriber);
             s.Subscriber.Tell(DumpLocal());
         });
-        Receive<DumpSubflows>(d => _diag.Enqueue(d, Sender));
+        Receive<DumpSubflows>(d =>
+        {
+            _diag.Enqueue(d, Sender);
+            EnsureSweep(); // what the dump worker's socket drops meanwhile is reported by the sweep
+        });
         Receive<DumpConnections>(d =>
         {
             if (d.Purpose == DumpPurpose.Resync)
@@ -127,6 +131,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
             }
 
             _diag.Enqueue(d, Sender);
+            EnsureSweep();
         });
         Receive<StartSweep>(_ => Timers.StartPeriodicTimer(SweepTimer, Sweep.Instance, TimeSpan.FromSeconds(1)));
         Receive<Sweep>(_ =>
@@ -143,6 +148,7 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         Receive<GetForeignDrops>(_ => Sender.Tell(new ForeignDrops(_foreign.Counts, new Dictionary<string, uint>
         {
             ["mptcp_pm events"] = _eventsDown ? 0 : _events.Socket.PortId, ["commands"] = _commandSocket.PortId, ["rtnetlink"] = _routeDown ? 0 : _rtnl.Socket.PortId,
+            ["sock_diag"] = _diag.Socket?.PortId ?? 0,
         })));
         Receive<FailSocket>(f => SocketFailed(f.Which, new NetlinkException(Errno.EIO, null, "injected failure")));
         Receive<ReopenSocket>(r => Reopen(r.Which));
@@ -180,14 +186,15 @@ public sealed class NetlinkGateway : ReceiveActor, IWithTimers, INetlinkSink<Mpt
         _commands = new CommandChannel(_commandSocket, _family.Id, _settings.CommandTimeout, _listeners) { Counters = _counters };
         _rtnl = RtnetlinkSubscription.Open(nonBlocking: false);
         _diag = new DiagWorker(_ns) { Counters = _counters };
-        _foreign = new ForeignSenders(_log, ("mptcp_pm events", () => _events?.Socket), ("commands", () => _commandSocket), ("rtnetlink", () => _rtnl?.Socket));
+        _foreign = new ForeignSenders(_log, ("mptcp_pm events", () => _events?.Socket), ("commands", () => _commandSocket), ("rtnetlink", () => _rtnl?.Socket), ("sock_diag", () => _diag?.Socket));
         var self = Self;
         _loop.AddSource(_events.Socket.Fd, Direct(DrainEvents));
         _loop.AddSource(_commandSocket.Fd, Direct(DrainCommands));
         _loop.AddSource(_rtnl.Socket.Fd, () => self.Tell(RouteReadable.Instance));
         EnsureSweep();
-        _log.Info("netlink gateway up in {Namespace}: mptcp_pm family {Family}, events receive buffer {Buffer} KiB; port ids: events {EventsPort}, commands {CommandsPort}, rtnetlink {RoutePort}; event loop {Scheduling}",
-            new object[] { _ns, _family.Id, _events.Socket.ReceiveBufferSize / 1024, _events.Socket.PortId, _commandSocket.PortId, _rtnl.Socket.PortId, _loop.Scheduling });
+        _log.Info("netlink gateway up in {Namespace}: mptcp_pm family {Family}, events receive buffer {Buffer} KiB; port ids: {PortIds}; event loop {Scheduling}",
+            _ns, _family.Id, _events.Socket.ReceiveBufferSize / 1024,
+            $"events {_events.Socket.PortId}, commands {_commandSocket.PortId}, rtnetlink {_rtnl.Socket.PortId}, sock_diag {_diag.Socket?.PortId ?? 0}", _loop.Scheduling);
         if (_loop.SchedulingRefused)
         {
             _log.Warning("event loop: {Scheduling}; kernel events wait for the CPU like any task (smapp.gateway.realtime-priority = 0 silences this)", _loop.Scheduling);

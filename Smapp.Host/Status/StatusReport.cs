@@ -67,7 +67,8 @@ public sealed record GatewayReport(
     long ForgedMessages,
     long MalformedMessages,
     long SamplerDumps,
-    long LoopWakeups);
+    long LoopWakeups,
+    IReadOnlyDictionary<string, long>? ForeignBySocket = null);
 
 /// <summary>A request on the status socket: one JSON line.</summary>
 public sealed record StatusRequest(string Op);

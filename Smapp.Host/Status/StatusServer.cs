@@ -129,10 +129,13 @@ public sealed class StatusServer : IDisposable
         var dump = _runtime.Gateway.Ask<SubflowsDumped>(new DumpSubflows(-1), AskTimeout);
         var stats = _runtime.Gateway.Ask<Stats>(GetStats.Instance, AskTimeout);
         await Task.WhenAll(connections, dump, stats);
-        return Build(_namespace, connections.Result, dump.Result.Subflows, stats.Result, _runtime.Counters.Snapshot());
+        // After the dump: what the sock_diag socket dropped while it waited for this dump's replies is counted too.
+        var foreign = await _runtime.Gateway.Ask<ForeignDrops>(GetForeignDrops.Instance, AskTimeout);
+        return Build(_namespace, connections.Result, dump.Result.Subflows, stats.Result, _runtime.Counters.Snapshot(), foreign.BySocket);
     }
 
-    internal static StatusReport Build(string ns, StatusProtocol.ConnectionsStatus status, IReadOnlyList<SubflowDiag> kernel, Stats stats, CountersSnapshot counters)
+    internal static StatusReport Build(string ns, StatusProtocol.ConnectionsStatus status, IReadOnlyList<SubflowDiag> kernel, Stats stats, CountersSnapshot counters,
+        IReadOnlyDictionary<string, long>? foreignBySocket = null)
     {
         var byToken = kernel.GroupBy(s => s.Token).ToDictionary(g => g.Key, g => g.ToList());
         var connections = status.Connections.OrderBy(c => c.Token).Select(c =>
@@ -151,7 +154,7 @@ public sealed class StatusServer : IDisposable
                 c.TakenOver, c.Established, c.Rebuilding, subflows, c.Decisions.Select(d => new DecisionReport(d.At, d.What, d.Why)).ToList());
         }).ToList();
         var gateway = new GatewayReport(stats.Events, counters.Events, stats.CommandsSent, stats.CommandsFailed, stats.CommandsTimedOut, stats.PendingCommands,
-            counters.Commands, counters.Resyncs, counters.Dropped, counters.Forged, counters.Malformed, counters.SamplerDumps, stats.LoopWakeups);
+            counters.Commands, counters.Resyncs, counters.Dropped, counters.Forged, counters.Malformed, counters.SamplerDumps, stats.LoopWakeups, foreignBySocket);
         var process = new ProcessReport(status.Slots, status.Actors, GC.GetTotalMemory(false), GC.GetGCMemoryInfo().HeapSizeBytes, Environment.WorkingSet,
             System.Diagnostics.Process.GetCurrentProcess().Threads.Count, GC.CollectionCount(0), GC.CollectionCount(2), status.IdleTrims);
         return new StatusReport(ns, Environment.ProcessId, status.At, status.DefaultPolicy, status.Rules, connections, gateway, process);

@@ -69,6 +69,11 @@ public static class StatusTable
         sb.AppendLine($"  commands: {g.CommandsSent} sent, {g.CommandsFailed} failed, {g.CommandsTimedOut} timed out, {g.CommandsPending} pending" +
             (g.Commands.Count == 0 ? "" : $"; {string.Join(", ", g.Commands.Select(c => $"{c.Command} {(c.Outcome == "ok" ? "ok" : c.Errno)} {c.Count}"))}"));
         sb.Append($"  lost-event resyncs {g.Resyncs}, dropped (ENOBUFS) {g.DroppedEvents}, forged {g.ForgedMessages}, malformed {g.MalformedMessages}, sampler dumps {g.SamplerDumps}");
+        if (g.ForeignBySocket is { Count: > 0 } foreign)
+        {
+            sb.AppendLine();
+            sb.Append($"  dropped from non-kernel senders (port id not 0): {string.Join(", ", foreign.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value}"))}");
+        }
         if (r.Process is { } p)
         {
             sb.AppendLine();

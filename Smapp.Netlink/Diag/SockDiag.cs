@@ -254,6 +254,9 @@ public sealed class SockDiagClient : IDisposable
 
     public static SockDiagClient Open() => new(NetlinkSocket.Open(NetlinkProtocol.SockDiag, extendedAck: false));
 
+    /// <summary>The socket (its port id, and the datagrams from non-kernel senders it dropped while waiting for replies).</summary>
+    public NetlinkSocket Socket => _socket;
+
     public List<SubflowDiag> Subflows()
     {
         var list = new List<SubflowDiag>();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Smapp.Netlink;
@@ -13,21 +12,28 @@ public class CliKernelTests(TwoPathFixture fx) : IClassFixture<TwoPathFixture>
 {
     private readonly Testbed _bed = fx.Bed;
 
-    private (uint Token, int Port, Mptcp.Server Server, System.Net.Sockets.Socket Socket, EventCollector Events, EventCollector ServerEvents) Connection()
+    /// <summary>
+    /// A connection of this test's own, its client and server tokens matched by this test's own socket (its local port,
+    /// the server's remote port): the namespaces are shared by the tests of the class, and a collector sees every
+    /// connection in them, including what an earlier test's connections still report while they close.
+    /// </summary>
+    private (uint Token, uint ServerToken, int Port, Mptcp.Server Server, System.Net.Sockets.Socket Socket, EventCollector Events, EventCollector ServerEvents) Connection()
     {
         var port = TwoPathFixture.NextPort();
         var events = new EventCollector(_bed.ClientNs);
         var serverEvents = new EventCollector(_bed.ServerNs);
         var server = new Mptcp.Server(_bed.ServerNs, IPAddress.Any, port);
         var socket = Mptcp.Connect(_bed.ClientNs, _bed.ServerAddress, port);
-        var token = events.WaitFor(MptcpEventType.Established, e => e.DestinationPort == port).Token!.Value;
-        return (token, port, server, socket, events, serverEvents);
+        var local = ((IPEndPoint)socket.LocalEndPoint!).Port;
+        var token = events.WaitFor(MptcpEventType.Established, e => e.SourcePort == local && e.DestinationPort == port).Token!.Value;
+        var serverToken = serverEvents.WaitFor(MptcpEventType.Established, e => e.SourcePort == port && e.DestinationPort == local).Token!.Value;
+        return (token, serverToken, port, server, socket, events, serverEvents);
     }
 
     [Fact]
     public void Ctl_drives_every_userspace_pm_command_end_to_end_and_list_shows_what_sock_diag_reports()
     {
-        var (token, port, server, socket, events, serverEvents) = Connection();
+        var (token, serverToken, port, server, socket, events, serverEvents) = Connection();
         using var _1 = server;
         using var _2 = socket;
         using var _3 = events;
@@ -67,10 +73,10 @@ public class CliKernelTests(TwoPathFixture fx) : IClassFixture<TwoPathFixture>
         var local = $"{_bed.ClientAddress2}:{sub.SourcePort}";
         var backup = Shell.Smapp("ctl", "subflow", "backup", "on", "--netns", _bed.ClientNs, "--token", tok, "--local", local, "--remote", remote);
         Assert.True(backup.Code == 0, backup.Stderr);
-        Assert.Equal(true, serverEvents.WaitFor(MptcpEventType.SubPriority, e => e.DestinationPort == sub.SourcePort).Backup);
+        Assert.Equal(true, serverEvents.WaitFor(MptcpEventType.SubPriority, e => e.Token == serverToken && e.DestinationPort == sub.SourcePort).Backup);
         var off = Shell.Smapp("ctl", "subflow", "backup", "off", "--netns", _bed.ClientNs, "--token", tok, "--local", local, "--remote", remote);
         Assert.True(off.Code == 0, off.Stderr);
-        Assert.Equal(false, serverEvents.WaitFor(MptcpEventType.SubPriority, e => e.DestinationPort == sub.SourcePort && e.Backup == false).Backup);
+        Assert.Equal(false, serverEvents.WaitFor(MptcpEventType.SubPriority, e => e.Token == serverToken && e.DestinationPort == sub.SourcePort && e.Backup == false).Backup);
 
         var del = Shell.Smapp("ctl", "subflow", "del", "--netns", _bed.ClientNs, "--token", tok, "--local", local, "--remote", remote);
         Assert.True(del.Code == 0, del.Stderr);
@@ -78,10 +84,10 @@ public class CliKernelTests(TwoPathFixture fx) : IClassFixture<TwoPathFixture>
 
         var announce = Shell.Smapp("ctl", "announce", "--netns", _bed.ClientNs, "--token", token.ToString(), "--addr", _bed.ClientAddress2.ToString(), "--id", "4");
         Assert.True(announce.Code == 0, announce.Stderr);
-        Assert.Equal((byte)4, serverEvents.WaitFor(MptcpEventType.Announced, e => e.DestinationAddress!.Equals(_bed.ClientAddress2)).RemoteId);
+        Assert.Equal((byte)4, serverEvents.WaitFor(MptcpEventType.Announced, e => e.Token == serverToken && e.DestinationAddress!.Equals(_bed.ClientAddress2)).RemoteId);
         var remove = Shell.Smapp("ctl", "remove", "--netns", _bed.ClientNs, "--token", tok, "--id", "4");
         Assert.True(remove.Code == 0, remove.Stderr);
-        Assert.Equal((byte)4, serverEvents.WaitFor(MptcpEventType.Removed).RemoteId);
+        Assert.Equal((byte)4, serverEvents.WaitFor(MptcpEventType.Removed, e => e.Token == serverToken).RemoteId);
     }
 
     [Fact]
@@ -92,7 +98,7 @@ public class CliKernelTests(TwoPathFixture fx) : IClassFixture<TwoPathFixture>
         Assert.Contains("EINVAL", r.Stderr);
         Assert.Contains("invalid token", r.Stderr);
 
-        var (token, port, server, socket, events, serverEvents) = Connection();
+        var (token, _, port, server, socket, events, serverEvents) = Connection();
         using var _1 = server;
         using var _2 = socket;
         using var _3 = events;
@@ -119,36 +125,44 @@ public class CliKernelTests(TwoPathFixture fx) : IClassFixture<TwoPathFixture>
     }
 
     [Fact]
-    public async Task Monitor_json_prints_one_object_per_event_with_the_documented_fields()
+    public void Monitor_json_prints_one_object_per_event_with_the_documented_fields()
     {
         var port = TwoPathFixture.NextPort();
         using var server = new Mptcp.Server(_bed.ServerNs, IPAddress.Any, port);
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Repo.SmappDll, "monitor", "--netns", _bed.ClientNs, "--json", "--count", "3", "--timeout", "20" })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var monitor = Process.Start(psi)!;
-        var ready = await monitor.StandardError.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60)); // TimeoutException: it said nothing
-        Assert.Contains("listening", ready);
+        // No --count: the namespace is shared by the tests of this class, and what an earlier test's connections still
+        // report while they close would count too. The monitor runs until this test's own connection has closed
+        // (matched by its socket's local port, then by its token), and is stopped with SIGTERM.
+        using var monitor = SmappProcess.Command("monitor", "--netns", _bed.ClientNs, "--json", "--timeout", "300");
+        monitor.WaitFor("listening");
         var socket = Mptcp.Connect(_bed.ClientNs, _bed.ServerAddress, port);
         var local = (IPEndPoint)socket.LocalEndPoint!;
         socket.Dispose();
-        Assert.True(monitor.WaitForExit(20_000));
-        var lines = monitor.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(l => JsonDocument.Parse(l).RootElement)
-            .Where(j => j.TryGetProperty("sport", out var sp) && sp.GetInt32() == local.Port || j.GetProperty("event").GetString() == "closed")
-            .ToList();
+
+        List<JsonElement> Own()
+        {
+            var all = monitor.Lines.Where(l => l.StartsWith('{')).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+            var created = all.FirstOrDefault(j => j.GetProperty("event").GetString() == "created" && j.GetProperty("sport").GetInt32() == local.Port && j.GetProperty("dport").GetInt32() == port);
+            if (created.ValueKind != JsonValueKind.Object)
+            {
+                return [];
+            }
+
+            var token = created.GetProperty("token").GetUInt32();
+            return all.Where(j => j.TryGetProperty("token", out var t) && t.GetUInt32() == token).ToList();
+        }
+
+        Assert.True(Eventually.Holds(() => Own().Any(j => j.GetProperty("event").GetString() == "closed"), SmappProcess.DefaultWait), $"no closed event of this test's connection:\n{monitor.Tail()}");
+        Assert.Equal(0, monitor.Terminate());
+        var lines = Own();
         Assert.Equal(["created", "established", "closed"], lines.Select(j => j.GetProperty("event").GetString()));
-        var created = lines[0];
-        Assert.Equal(_bed.ClientAddress1.ToString(), created.GetProperty("saddr").GetString());
-        Assert.Equal(_bed.ServerAddress.ToString(), created.GetProperty("daddr").GetString());
-        Assert.Equal(port, created.GetProperty("dport").GetInt32());
-        Assert.Equal(0, created.GetProperty("loc_id").GetInt32());
-        Assert.Equal("inet", created.GetProperty("family").GetString());
-        Assert.True(DateTimeOffset.TryParse(created.GetProperty("timestamp").GetString(), out _));
-        Assert.Equal(created.GetProperty("token").GetUInt32(), lines[2].GetProperty("token").GetUInt32());
+        var createdEvent = lines[0];
+        Assert.Equal(_bed.ClientAddress1.ToString(), createdEvent.GetProperty("saddr").GetString());
+        Assert.Equal(_bed.ServerAddress.ToString(), createdEvent.GetProperty("daddr").GetString());
+        Assert.Equal(port, createdEvent.GetProperty("dport").GetInt32());
+        Assert.Equal(0, createdEvent.GetProperty("loc_id").GetInt32());
+        Assert.Equal("inet", createdEvent.GetProperty("family").GetString());
+        Assert.True(DateTimeOffset.TryParse(createdEvent.GetProperty("timestamp").GetString(), out _));
+        Assert.Equal(local.Port, lines[1].GetProperty("sport").GetInt32());
     }
 
     [Fact]

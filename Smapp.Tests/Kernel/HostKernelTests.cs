@@ -13,81 +13,11 @@ namespace Smapp.Tests.Kernel;
 /// <summary>`smapp run` and `smapp demo` as processes, and supervision on the real kernel.</summary>
 public class HostKernelTests
 {
-    /// <summary>A `smapp run` process whose output is collected line by line.</summary>
-    private sealed class RunProcess : IDisposable
-    {
-        private readonly Process _process;
-        private readonly List<string> _lines = [];
-
-        public RunProcess(params string[] args)
-        {
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-            psi.ArgumentList.Add(Repo.SmappDll);
-            psi.ArgumentList.Add("run");
-            foreach (var a in args)
-            {
-                psi.ArgumentList.Add(a);
-            }
-
-            _process = Process.Start(psi)!;
-            _process.OutputDataReceived += (_, e) => Add(e.Data);
-            _process.ErrorDataReceived += (_, e) => Add(e.Data);
-            _process.BeginOutputReadLine();
-            _process.BeginErrorReadLine();
-        }
-
-        public int Pid => _process.Id;
-
-        public string Output
-        {
-            get
-            {
-                lock (_lines)
-                {
-                    return string.Join('\n', _lines);
-                }
-            }
-        }
-
-        private void Add(string? line)
-        {
-            if (line is not null)
-            {
-                lock (_lines)
-                {
-                    _lines.Add(line);
-                }
-            }
-        }
-
-        public void WaitFor(string text, TimeSpan? timeout = null) =>
-            Assert.True(Eventually.Holds(() => Output.Contains(text), timeout ?? TimeSpan.FromSeconds(15)), $"no '{text}' in:\n{Output}");
-
-        /// <summary>Sends SIGTERM, as systemd would, and returns the exit code.</summary>
-        public int Terminate()
-        {
-            Shell.Run("kill", ["-TERM", _process.Id.ToString()], TimeSpan.FromSeconds(5));
-            Assert.True(_process.WaitForExit(15_000), $"smapp run did not stop on SIGTERM:\n{Output}");
-            _process.WaitForExit();
-            return _process.ExitCode;
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill();
-            }
-
-            _process.Dispose();
-        }
-    }
-
     [Fact]
     public void Run_manages_connections_picks_policies_by_port_logs_decisions_and_stops_cleanly_on_sigterm()
     {
         using var bed = Testbed.Up("two-path");
-        using var run = new RunProcess("--netns", bed.ClientNs, "--log-format", "json",
+        using var run = new SmappProcess("--netns", bed.ClientNs, "--log-format", "json",
             "--set", "smapp.rules=[{ side = server, policy = passive }, { name = bulk, remote-port = 5202, policy = ndiffports }]",
             "--set", "smapp.policies.ndiffports.subflows=3", "--set", "smapp.decision-log=info");
         run.WaitFor("start-up takeover");
@@ -126,7 +56,7 @@ public class HostKernelTests
         Assert.Contains("uses the kernel path manager", refused.Stderr);
         Assert.Contains("--switch-pm", refused.Stderr);
 
-        using var run = new RunProcess("--netns", bed.ServerNs, "--switch-pm");
+        using var run = new SmappProcess("--netns", bed.ServerNs, "--switch-pm");
         run.WaitFor("start-up takeover");
         Assert.Equal("userspace", bed.Exec(bed.ServerNs, "cat", "/proc/sys/net/mptcp/path_manager").Trim());
         Assert.Equal(0, run.Terminate());

@@ -121,7 +121,7 @@ public class NetlinkKernelTests(TwoPathFixture fx) : IClassFixture<TwoPathFixtur
             pm.SetFlags(token, local, remote);
             return 0;
         });
-        var prio = serverEvents.WaitFor(MptcpEventType.SubPriority, e => e.DestinationPort == sub.SourcePort);
+        var prio = serverEvents.WaitFor(MptcpEventType.SubPriority, e => e.SourcePort == port && e.DestinationPort == sub.SourcePort);
         Assert.Equal(true, prio.Backup);
 
         InClient(() =>

@@ -68,7 +68,7 @@ public class QuietLogKernelTests
             existingTokens.Add(events.WaitFor(MptcpEventType.Established, e => e.SourcePort == port0).Token!.Value);
         }
 
-        using (var quiet = SmappRunProcess.Start("--netns", bed.ClientNs))
+        using (var quiet = SmappProcess.Start("--netns", bed.ClientNs))
         {
             quiet.WaitFor($"start-up takeover: {Connections} live MPTCP connections found and adopted");
             foreach (var t in existingTokens)
@@ -90,16 +90,16 @@ public class QuietLogKernelTests
             Assert.True(before < Connections / 2, $"{before} lines for {Connections} connections taken over:\n{quiet.Output}");
             before = quiet.Lines.Count;
             var tokens = Churn(bed, 5201);
-            Assert.Equal(0, quiet.Signal("TERM"));
+            Assert.Equal(0, quiet.Terminate());
             var during = quiet.Lines.Skip(before).Where(l => !l.Contains("smapp stopped") && !l.Contains("local address")).ToList();
             Assert.True(during.Count < Connections / 2, $"{during.Count} lines for {Connections} connections:\n{string.Join('\n', during)}");
             Assert.DoesNotContain(quiet.Lines, l => tokens.Concat(existingTokens).Any(t => l.Contains($"{t:x8}")));
         }
 
-        using var verbose = SmappRunProcess.Start("--netns", bed.ClientNs, "--log-level", "debug");
+        using var verbose = SmappProcess.Start("--netns", bed.ClientNs, "--log-level", "debug");
         verbose.WaitFor("start-up takeover");
         var tokens2 = Churn(bed, 5202);
-        Assert.Equal(0, verbose.Signal("TERM"));
+        Assert.Equal(0, verbose.Terminate());
         Assert.True(tokens2.Count(t => verbose.Output.Contains($"{t:x8}")) == Connections, verbose.Output);
     }
 }

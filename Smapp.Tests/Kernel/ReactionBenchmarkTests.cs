@@ -32,7 +32,8 @@ public class ReactionBenchmarkTests
                 Assert.True(mine.Count == 5, $"{name}: {mine.Count} connections in the capture, expected 5\n{stderr}");
                 var joined = mine.Where(s => s[delay] != "").Select(s => double.Parse(s[delay], System.Globalization.CultureInfo.InvariantCulture)).ToList();
                 Assert.True(joined.Count > 0, $"{name}: no connection got its second subflow\n{stderr}");
-                Assert.All(joined, d => Assert.InRange(d, 0.0, 1000.0));
+                // A real, non-negative delay; the upper bound only catches a hang (speed is the benchmark's to report, never asserted).
+                Assert.All(joined, d => Assert.InRange(d, 0.0, 30_000.0));
             }
 
             var summary = File.ReadAllText(Path.Combine(outDir, "summary.md"));

@@ -65,7 +65,7 @@ public class RunGuardKernelTests
     {
         using var bed = Testbed.Up("two-path");
         // An interface the namespace lacks is a warning at start, not an error (it may come later).
-        using var first = SmappRunProcess.Start("--netns", bed.ClientNs, "--set", "smapp.interfaces=[wifi, cell, nosuchif0]");
+        using var first = SmappProcess.Start("--netns", bed.ClientNs, "--set", "smapp.interfaces=[wifi, cell, nosuchif0]");
         first.WaitFor("start-up takeover");
         Assert.Contains("WRN smapp.interfaces: no interface 'nosuchif0' in the namespace now", first.Output);
 
@@ -74,9 +74,9 @@ public class RunGuardKernelTests
         OneClearLine(second.Stderr, $"another smapp (pid {first.Pid}) already manages namespace {bed.ClientNs}");
 
         // Another namespace is another lock: a daemon there starts.
-        using var elsewhere = SmappRunProcess.Start("--netns", bed.ServerNs, "--switch-pm");
+        using var elsewhere = SmappProcess.Start("--netns", bed.ServerNs, "--switch-pm");
         elsewhere.WaitFor("start-up takeover");
-        Assert.Equal(0, elsewhere.Signal("TERM"));
+        Assert.Equal(0, elsewhere.Terminate());
 
         Assert.False(first.HasExited, first.Output);
         using var events = new EventCollector(bed.ClientNs);
@@ -90,7 +90,7 @@ public class RunGuardKernelTests
             return diag.Subflows().Count(s => s.Token == token && s.TcpState == 1);
         });
         Assert.Equal(2, subflows);
-        Assert.Equal(0, first.Signal("TERM"));
+        Assert.Equal(0, first.Terminate());
     }
 
     [Fact]
@@ -112,9 +112,9 @@ public class RunGuardKernelTests
             OneClearLine(r.Stderr, $"mptcpd (pid {mptcpd.Id}) already manages namespace {bed.ClientNs}");
 
             // mptcpd in another namespace is none of our business.
-            using var other = SmappRunProcess.Start("--netns", bed.ServerNs, "--switch-pm");
+            using var other = SmappProcess.Start("--netns", bed.ServerNs, "--switch-pm");
             other.WaitFor("start-up takeover");
-            Assert.Equal(0, other.Signal("TERM"));
+            Assert.Equal(0, other.Terminate());
         }
         finally
         {
@@ -129,16 +129,16 @@ public class RunGuardKernelTests
     {
         using var bed = Testbed.Up("two-path");
         Assert.Equal("kernel", bed.Exec(bed.ServerNs, "cat", "/proc/sys/net/mptcp/path_manager").Trim());
-        using var run = SmappRunProcess.Start("--netns", bed.ServerNs, "--switch-pm");
+        using var run = SmappProcess.Start("--netns", bed.ServerNs, "--switch-pm");
         run.WaitFor("start-up takeover");
         Assert.Equal("userspace", bed.Exec(bed.ServerNs, "cat", "/proc/sys/net/mptcp/path_manager").Trim());
 
         // SIGHUP is the operations issue's reload: the daemon stays, and so does the userspace mode it switched to.
-        run.Send("HUP");
+        run.Signal("HUP");
         run.WaitFor("configuration reloaded");
         Assert.Equal("userspace", bed.Exec(bed.ServerNs, "cat", "/proc/sys/net/mptcp/path_manager").Trim());
 
-        Assert.Equal(0, run.Signal("TERM"));
+        Assert.Equal(0, run.Terminate());
         Assert.Contains("back to the kernel path manager", run.Output);
         Assert.Contains("smapp stopped", run.Output);
         Assert.Equal("kernel", bed.Exec(bed.ServerNs, "cat", "/proc/sys/net/mptcp/path_manager").Trim());
@@ -153,7 +153,7 @@ public class RunGuardKernelTests
         try
         {
             Shell.Run("ip", ["netns", "exec", name, "sysctl", "-q", "net.mptcp.path_manager=userspace"], TimeSpan.FromSeconds(10));
-            using var run = SmappRunProcess.Start("--netns", name);
+            using var run = SmappProcess.Start("--netns", name);
             run.WaitFor("start-up takeover");
 
             var del = Shell.Run("ip", ["netns", "del", name], TimeSpan.FromSeconds(10));

@@ -42,36 +42,36 @@ public class SchedulingKernelTests
     public void By_default_the_event_loop_thread_is_SCHED_FIFO()
     {
         using var bed = Testbed.Up("two-path");
-        using var daemon = new SmappRunProcess(["--netns", bed.ClientNs]);
+        using var daemon = new SmappProcess("--netns", bed.ClientNs);
         daemon.WaitFor("netlink gateway up", TimeSpan.FromSeconds(60));
         Assert.Contains(daemon.Lines, l => l.Contains("netlink gateway up") && l.Contains("event loop SCHED_FIFO 10"));
         Assert.Equal(1, LoopPolicy(daemon.Pid)); // SCHED_FIFO
         SecondSubflowIsOpened(bed, 5231);
-        Assert.Equal(0, daemon.Signal("TERM"));
+        Assert.Equal(0, daemon.Terminate());
     }
 
     [Fact]
     public void Without_CAP_SYS_NICE_it_warns_once_and_manages_connections_in_the_ordinary_class()
     {
         using var bed = Testbed.Up("two-path");
-        using var daemon = new SmappRunProcess(["--netns", bed.ClientNs], ["setpriv", "--inh-caps=-all", "--bounding-set=-sys_nice"]);
+        using var daemon = SmappProcess.Wrapped(["setpriv", "--inh-caps=-all", "--bounding-set=-sys_nice"], "--netns", bed.ClientNs);
         daemon.WaitFor("netlink gateway up", TimeSpan.FromSeconds(60));
         daemon.WaitFor(" WRN ", TimeSpan.FromSeconds(30)); // the log is asynchronous: it may come after the line above
         var warning = Assert.Single(daemon.Lines, l => l.Contains(" WRN "));
         Assert.Contains("SCHED_FIFO 10 refused: EPERM", warning);
         Assert.Equal(0, LoopPolicy(daemon.Pid)); // SCHED_OTHER
         SecondSubflowIsOpened(bed, 5232);
-        Assert.Equal(0, daemon.Signal("TERM"));
+        Assert.Equal(0, daemon.Terminate());
     }
 
     [Fact]
     public void Realtime_priority_0_keeps_the_ordinary_class_without_a_warning()
     {
         using var bed = Testbed.Up("two-path");
-        using var daemon = new SmappRunProcess(["--netns", bed.ClientNs, "--set", "smapp.gateway.realtime-priority=0"]);
+        using var daemon = new SmappProcess("--netns", bed.ClientNs, "--set", "smapp.gateway.realtime-priority=0");
         daemon.WaitFor("netlink gateway up", TimeSpan.FromSeconds(60));
         Assert.Contains(daemon.Lines, l => l.Contains("netlink gateway up") && l.Contains("event loop SCHED_OTHER"));
         Assert.Equal(0, LoopPolicy(daemon.Pid));
-        Assert.Equal(0, daemon.Signal("TERM"));
+        Assert.Equal(0, daemon.Terminate());
     }
 }

@@ -129,9 +129,19 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
         var daemon = Daemon.Start(ns, hocon);
         var log = CaptureLog(daemon);
         daemon.Connections();
-        Eventually.Holds(() => log.Any(l => l.Line.Contains("start-up takeover")), TimeSpan.FromSeconds(3));
+        Assert.True(Eventually.Holds(() => log.Any(l => l.Line.Contains("start-up takeover")), TimeSpan.FromSeconds(30)), "the daemon logged no start-up takeover");
         return (daemon, log);
     }
+
+    /// <summary>
+    /// Waits (generously) until the daemon has sampled a subflow of the connection at or after <paramref name="t"/>: a
+    /// sign of the daemon's own progress, to anchor a negative check to. Whatever the policy would have done on the
+    /// samples up to then, it has had its chance.
+    /// </summary>
+    private static void WaitUntilSampled(Daemon daemon, uint token, DateTime t, string what) =>
+        Assert.True(Eventually.Holds(() => daemon.State(token).Subflows.Any(s => s.LastSample is { } x && x.At.UtcDateTime >= t), TimeSpan.FromSeconds(60)),
+            $"the daemon sampled the connection no later than {what}: " +
+            string.Join(", ", daemon.State(token).Subflows.Select(s => $"{s.Local} last sample {s.LastSample?.At:HH:mm:ss.fff}")));
 
     private void Dump(ConcurrentQueue<(DateTime At, string Line)> log, DateTime origin)
     {
@@ -167,7 +177,7 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
                         Seen.Enqueue(new Observation(now, s.Id.SourcePort, s.Info));
                     }
 
-                    Thread.Sleep(every);
+                    Thread.Sleep(every); // the watch's polling pace, not a wait for anything
                 }
             }) { IsBackground = true, Name = "diag-watch" };
             _thread.Start();
@@ -202,7 +212,11 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
         using var bulk = StartBulk(socket);
 
         // Before the fault: one subflow, on WiFi, running cubic, carrying the data; nothing on the cellular address.
-        Thread.Sleep(1200);
+        // A negative check: it lasts until the daemon has sampled the connection for 1.2 s of the transfer (anchored to
+        // the daemon's own samples, so a slow machine only gives the policy fewer chances to err: a false pass).
+        Assert.True(Eventually.Holds(() => Subflows(bed.ClientNs, token).Sum(s => (long)s.Info.BytesAcked) > 200_000, TimeSpan.FromSeconds(30)),
+            "the transfer did not start on WiFi");
+        WaitUntilSampled(daemon, token, DateTime.UtcNow + TimeSpan.FromMilliseconds(1200), "1.2 s into the transfer");
         Assert.DoesNotContain(events.Drain(), e => e.Type == MptcpEventType.SubEstablished && e.Token == token);
         var before = Subflows(bed.ClientNs, token);
         var initial = Assert.Single(before);
@@ -213,7 +227,7 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
 
         // The fault: half the packets on the WiFi link are dropped, both ways.
         using var watch = new DiagWatch(bed.ClientNs, token, TimeSpan.FromMilliseconds(2));
-        Thread.Sleep(20);
+        Assert.True(Eventually.Holds(() => !watch.Seen.IsEmpty, TimeSpan.FromSeconds(30)), "the sock_diag watch saw nothing before the fault");
         var fault = DateTime.UtcNow;
         bed.Set("wifi", "--loss", "0.5");
 
@@ -225,7 +239,7 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
         var cellPort = sub.SourcePort!.Value;
         ulong Acked() => Subflows(bed.ClientNs, token).FirstOrDefault(s => s.Id.SourcePort == cellPort)?.Info.BytesAcked ?? 0;
         var start = Acked();
-        Assert.True(Eventually.Holds(() => Acked() > start + 500_000, TimeSpan.FromSeconds(5)), $"cellular subflow acknowledged only {Acked() - start} bytes");
+        Assert.True(Eventually.Holds(() => Acked() > start + 500_000, TimeSpan.FromSeconds(30)), $"cellular subflow acknowledged only {Acked() - start} bytes");
         // (the destroyed WiFi subflow may linger in FIN_WAIT1 on the lossy path: it carries nothing more)
         var established = Subflows(bed.ClientNs, token).Where(s => s.TcpState == 1).ToList();
         Assert.Equal(bed.ClientAddress2, Assert.Single(established).Id.Source);
@@ -275,7 +289,7 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
         {
             try
             {
-                await Task.Delay(offset, stop.Token);
+                await Task.Delay(offset, stop.Token); // traffic pacing: where the first block falls in a period
                 await MptcpTraffic.SendStreamAsync(socket, 64 * 1024, period, blocks, stop.Token);
             }
             catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
@@ -304,10 +318,15 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
         // The policy's clock starts when it learns that the connection is established: the daemon's own time for it.
         var origin = daemon.State(token).Subflows.Single(s => s.Initial).EstablishedAt!.Value.UtcDateTime;
         using var watch = new DiagWatch(bed.ClientNs, token, TimeSpan.FromMilliseconds(20));
-        using (StartStream(socket, origin + TimeSpan.FromMilliseconds(250) - DateTime.UtcNow, period, 4))
+        var offset = origin + TimeSpan.FromMilliseconds(250) - DateTime.UtcNow;
+        using (StartStream(socket, offset < TimeSpan.Zero ? TimeSpan.Zero : offset, period, 4))
         {
-            // Three periods and most of a fourth (its check point included).
-            Thread.Sleep(origin + 3 * period + TimeSpan.FromMilliseconds(1500) - DateTime.UtcNow);
+            // The four blocks delivered, then the daemon's samples past the fourth period's check point (three periods
+            // and most of a fourth): a negative check ("no second subflow") anchored to the daemon's own progress; a
+            // slow machine can only delay what the policy sees past the end of the window (a false pass), not fail it.
+            Assert.True(Eventually.Holds(() => Subflows(bed.ClientNs, token).Sum(s => (long)s.Info.BytesAcked) >= 4 * 64 * 1024, TimeSpan.FromSeconds(60)),
+                "the stream's four blocks were not acknowledged");
+            WaitUntilSampled(daemon, token, origin + 3 * period + TimeSpan.FromMilliseconds(1500), "the fourth check point");
         }
         watch.Dispose();
         ulong last = 0;
@@ -352,8 +371,10 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
         Assert.Equal((ushort)Port, sub.DestinationPort);
         Assert.True(Eventually.Holds(() => log.Any(l => l.Line.Contains("[streaming] open"))), "no open decision in the daemon's log"); // the log is asynchronous
 
-        // One subflow per shortfall, on an interface that has none: with both interfaces used, no third one.
-        Thread.Sleep(1500);
+        // One subflow per shortfall, on an interface that has none: with both interfaces used, no third one. A negative
+        // check over the next 1.5 s of the daemon's samples (anchored to them: a slow machine gives the policy fewer
+        // check points in it, a false pass, never a failure).
+        WaitUntilSampled(daemon, token, events.ReceivedAt(sub) + TimeSpan.FromMilliseconds(1500), "1.5 s after the second subflow");
         Assert.DoesNotContain(events.Drain(), e => e.Type == MptcpEventType.SubEstablished && e.Token == token && e.SourcePort != sub.SourcePort);
         Assert.Contains(Subflows(bed.ClientNs, token), s => s.TcpState == 1 && s.Id.Source.Equals(bed.ClientAddress2));
     }
@@ -378,10 +399,11 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
         var joins = Enumerable.Range(0, 3).Select(_ => events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token, TimeSpan.FromSeconds(30))).ToList();
         Assert.All(joins, j => Assert.Equal(bed.ClientAddress1, j.SourceAddress));
 
-        // About four refresh periods (the first may find the joins a few milliseconds too young to replace).
-        Thread.Sleep(origin + TimeSpan.FromMilliseconds(4700) - DateTime.UtcNow);
+        // Refreshes: at least two replaced subflows (about four refresh periods; the first may find the joins a few
+        // milliseconds too young to replace), waited for rather than slept for.
+        var closed = Enumerable.Range(0, 2).Select(_ => events.WaitFor(MptcpEventType.SubClosed, e => e.Token == token, TimeSpan.FromSeconds(60))).ToList();
         var seen = events.Drain().Where(e => e.Token == token).ToList();
-        var closed = seen.Where(e => e.Type == MptcpEventType.SubClosed).ToList();
+        closed.AddRange(seen.Where(e => e.Type == MptcpEventType.SubClosed));
         var opened = seen.Where(e => e.Type == MptcpEventType.SubEstablished).ToList();
 
         // A replacement's join completes a moment after its predecessor's close: wait for those still under way.
@@ -409,7 +431,7 @@ public class SmartPolicyKernelTests(ITestOutputHelper output)
         {
             var live = Subflows(bed.ClientNs, token).Where(s => s.TcpState == 1).ToList();
             return live.Count == 4 && !live.Any(s => gone.Contains(s.Id.SourcePort));
-        }, TimeSpan.FromSeconds(3)), "not four established subflows after the refreshes: " +
+        }, TimeSpan.FromSeconds(30)), "not four established subflows after the refreshes: " +
             string.Join(", ", Subflows(bed.ClientNs, token).Select(s => $"{s.Id.SourcePort} state {s.TcpState}")));
     }
 }

@@ -25,7 +25,7 @@ public class TrustKernelTests
     public void Forged_events_and_rtnetlink_messages_unicast_to_the_daemon_are_dropped_counted_and_never_acted_on()
     {
         using var bed = Testbed.Up("two-path");
-        using var run = SmappRunProcess.Start("--netns", bed.ClientNs, "--log-level", "debug", "--set", "smapp.decision-log=info");
+        using var run = SmappProcess.Start("--netns", bed.ClientNs, "--log-level", "debug", "--set", "smapp.decision-log=info");
         run.WaitFor("start-up takeover");
         var ports = Regex.Match(run.Output, @"port ids: events (\d+), commands (\d+), rtnetlink (\d+)");
         Assert.True(ports.Success, run.Output);
@@ -89,7 +89,7 @@ public class TrustKernelTests
         var token2 = events.WaitFor(MptcpEventType.Established, e => e.DestinationPort == 5201 && e.Token != token).Token!.Value;
         events.WaitFor(MptcpEventType.SubEstablished, e => e.Token == token2, TimeSpan.FromSeconds(10));
 
-        Assert.Equal(0, run.Signal("TERM"));
+        Assert.Equal(0, run.Terminate());
         Assert.Contains("datagrams from non-kernel senders dropped while running: mptcp_pm events 2, commands 1, rtnetlink 1", run.Output);
     }
 
@@ -104,7 +104,7 @@ public class TrustKernelTests
         using var daemon = Daemon.Start(bed.ClientNs);
         var before = Drops(daemon);
         Assert.Equal(0, before.Total);
-        Assert.Equal(["commands", "mptcp_pm events", "rtnetlink"], before.BySocket.Keys.Order());
+        Assert.Equal(["commands", "mptcp_pm events", "rtnetlink", "sock_diag"], before.BySocket.Keys.Order());
         Assert.All(before.PortIds.Values, p => Assert.NotEqual(0u, p));
 
         // The forger: sockets of its own in the namespace (another port id than the daemon's, as any other process has).
@@ -135,5 +135,48 @@ public class TrustKernelTests
         Assert.Equal(3, after!.BySocket["mptcp_pm events"]);
         Assert.Equal(1, after.BySocket["commands"]);
         Assert.Equal(2, after.BySocket["rtnetlink"]);
+    }
+
+    [Fact]
+    public void Datagrams_forged_to_the_sock_diag_socket_are_dropped_and_status_shows_their_count()
+    {
+        using var bed = Testbed.Up("two-path");
+        using var run = SmappProcess.Start("--netns", bed.ClientNs);
+        run.WaitFor("start-up takeover");
+        var m = Regex.Match(run.Output, @"port ids: events \d+, commands \d+, rtnetlink \d+, sock_diag (\d+)");
+        Assert.True(m.Success, run.Output);
+        var diagPort = uint.Parse(m.Groups[1].Value);
+        Assert.NotEqual(0u, diagPort);
+
+        // Before: nothing dropped, and status says so for every socket, sock_diag included.
+        var clean = Shell.Smapp("status", "--netns", bed.ClientNs);
+        Assert.True(clean.Code == 0, clean.Stderr);
+        Assert.Contains("dropped from non-kernel senders (port id not 0): commands 0, mptcp_pm events 0, rtnetlink 0, sock_diag 0", clean.Stdout);
+
+        // The forger: a sock_diag socket of its own in the namespace unicasts two replies that look like the kernel's (a
+        // captured dump reply) to the daemon's sock_diag socket.
+        var forgerPort = NetworkNamespace.Named(bed.ClientNs).Run(() =>
+        {
+            using var forger = NetlinkSocket.Open(NetlinkProtocol.SockDiag);
+            var reply = Fixture.Load("diag-tcp-ipv4").Datagrams[0];
+            forger.SendTo(diagPort, reply);
+            forger.SendTo(diagPort, reply);
+            return forger.PortId;
+        });
+        Assert.NotEqual(0u, forgerPort);
+
+        // The worker reads its socket during a dump: each status asks for one, and reports after it.
+        var status = Shell.Smapp("status", "--netns", bed.ClientNs);
+        Assert.True(status.Code == 0, status.Stderr);
+        Assert.Contains("dropped from non-kernel senders (port id not 0): commands 0, mptcp_pm events 0, rtnetlink 0, sock_diag 2", status.Stdout);
+        var json = Shell.Smapp("status", "--netns", bed.ClientNs, "--json");
+        Assert.True(json.Code == 0, json.Stderr);
+        var foreign = System.Text.Json.JsonDocument.Parse(json.Stdout).RootElement.GetProperty("gateway").GetProperty("foreign_by_socket");
+        Assert.Equal(2, foreign.GetProperty("sock_diag").GetInt64());
+        Assert.Equal(0, foreign.GetProperty("mptcp_pm events").GetInt64());
+
+        run.WaitFor($"dropped a datagram on the sock_diag socket (port id {diagPort}) from port id {forgerPort}");
+        Assert.Equal(0, run.Terminate());
+        Assert.Contains("datagrams from non-kernel senders dropped while running: mptcp_pm events 0, commands 0, rtnetlink 0, sock_diag 2", run.Output);
     }
 }

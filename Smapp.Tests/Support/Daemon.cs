@@ -48,10 +48,10 @@ public sealed class Daemon : IDisposable
     }
 
     public ConnectionProtocol.ConnectionState State(uint token) =>
-        Runtime.Supervisor.Ask<ConnectionProtocol.ConnectionState>(new ConnectionSupervisor.ToConnection(token, ConnectionProtocol.GetState.Instance), TimeSpan.FromSeconds(3)).Result;
+        Runtime.Supervisor.Ask<ConnectionProtocol.ConnectionState>(new ConnectionSupervisor.ToConnection(token, ConnectionProtocol.GetState.Instance), TimeSpan.FromSeconds(10)).Result;
 
     public ConnectionProtocol.ConnectionsState Connections() =>
-        Runtime.Supervisor.Ask<ConnectionProtocol.ConnectionsState>(ConnectionProtocol.GetState.Instance, TimeSpan.FromSeconds(3)).Result;
+        Runtime.Supervisor.Ask<ConnectionProtocol.ConnectionsState>(ConnectionProtocol.GetState.Instance, TimeSpan.FromSeconds(10)).Result;
 
     public void Dispose()
     {

@@ -29,6 +29,9 @@ public sealed class EventCollector : IDisposable, INetlinkSink<MptcpEvent>, INet
         _thread.Start();
     }
 
+    /// <summary>The default bound of a wait: generous, for a loaded 2-core machine.</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(15);
+
     public List<string> DecodeErrors { get; } = [];
 
     public int Lost { get; private set; }
@@ -71,7 +74,7 @@ public sealed class EventCollector : IDisposable, INetlinkSink<MptcpEvent>, INet
     /// <summary>Waits for the first item (seen before or arriving within the timeout) matching the predicate; throws on timeout.</summary>
     public T WaitFor<T>(Func<T, bool> match, TimeSpan? timeout = null, string? what = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(5));
+        var deadline = DateTime.UtcNow + (timeout ?? DefaultTimeout);
         lock (_seen)
         {
             foreach (var o in _seen)
@@ -88,7 +91,7 @@ public sealed class EventCollector : IDisposable, INetlinkSink<MptcpEvent>, INet
                 var left = deadline - DateTime.UtcNow;
                 if (left <= TimeSpan.Zero || !_queue.TryTake(out var item, left))
                 {
-                    throw new TimeoutException($"no {what ?? typeof(T).Name} within {timeout ?? TimeSpan.FromSeconds(5)}; seen: {string.Join("; ", _seen.Select(Describe))}");
+                    throw new TimeoutException($"no {what ?? typeof(T).Name} within {timeout ?? DefaultTimeout}; seen: {string.Join("; ", _seen.Select(Describe))}");
                 }
 
                 if (item is T t && match(t))

@@ -154,7 +154,7 @@ public sealed class NsProcess : IDisposable
     public int WaitForExit(TimeSpan timeout)
     {
         Assert.True(_process.WaitForExit(timeout), $"{Name} did not exit within {timeout.TotalSeconds:0} s:\n{Output}");
-        _process.WaitForExit();
+        Assert.True(_process.WaitForExitAsync().Wait(timeout), $"{Name} exited, but its output did not end within {timeout.TotalSeconds:0} s:\n{Output}"); // bounded, a child may hold the pipes
         return _process.ExitCode;
     }
 

@@ -109,7 +109,12 @@ public static class Shell
             throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish within {timeout}");
         }
 
-        p.WaitForExit();
+        // The output read to its end, bounded too: a background child left holding the pipes must not hang the test.
+        if (!Task.WhenAll(stdout, stderr).Wait(timeout))
+        {
+            throw new TimeoutException($"{file} {string.Join(' ', args)} exited, but its output was not closed within {timeout} (a child still holds it)");
+        }
+
         return (p.ExitCode, stdout.Result, stderr.Result);
     }
 
