@@ -52,6 +52,21 @@ internal sealed class DaemonServices : IAsyncDisposable
         Func<(Akka.Configuration.Config, SmappSettings)> load, CancellationToken ct)
     {
         var notify = SdNotify.FromEnvironment();
+
+        // SIGHUP is caught from the start (its default would end the process): one that comes while the controller is
+        // still starting is held and runs once it is ready, instead of racing the registration.
+        var started = new TaskCompletionSource<DaemonServices>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
+        {
+            ctx.Cancel = true;
+            _ = Task.Run(async () =>
+            {
+                if (await started.Task.ConfigureAwait(false) is { } s)
+                {
+                    await s.ReloadAsync().ConfigureAwait(false);
+                }
+            });
+        });
         StatusServer? status = null;
         SmappMetrics? metrics = null;
         AppApi.AppApiServer? app = null;
@@ -80,6 +95,8 @@ internal sealed class DaemonServices : IAsyncDisposable
         }
         catch (InvalidOperationException e)
         {
+            hup.Dispose();
+            started.TrySetResult(null!);
             metrics?.Dispose();
             app?.Dispose();
             status?.Dispose();
@@ -88,6 +105,8 @@ internal sealed class DaemonServices : IAsyncDisposable
         }
         catch
         {
+            hup.Dispose();
+            started.TrySetResult(null!);
             metrics?.Dispose();
             app?.Dispose();
             status?.Dispose();
@@ -103,11 +122,10 @@ internal sealed class DaemonServices : IAsyncDisposable
         }
 
         host.Services.GetService<IHostApplicationLifetime>()?.ApplicationStopping.Register(() => services.Notify("STOPPING=1"));
-        services._hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
-        {
-            ctx.Cancel = true; // SIGHUP's default would end the process
-            _ = Task.Run(services.ReloadAsync);
-        });
+        services._hup = hup;
+        started.SetResult(services);
+        // The line to wait for: the status and application sockets answer, and SIGHUP reloads.
+        Log.Information("smapp ready in {Where}", ns.Name is null ? "this host's namespace" : $"namespace {ns.Name}");
         return services;
     }
 

@@ -17,7 +17,7 @@ public class ClientApiKernelTests
     private static (SmappProcess Run, Mptcp.Server Server, System.Net.Sockets.Socket Conn) Start(Testbed bed)
     {
         var run = new SmappProcess("--netns", bed.ClientNs, "--policy", "passive");
-        run.WaitFor("start-up takeover");
+        run.WaitFor("smapp ready"); // the status and application sockets answer from then on
         var path = AppWire.DefaultPath(bed.ClientNs);
         Assert.True(Eventually.Holds(() => File.Exists(path) && File.Exists(StatusServer.DefaultPath(bed.ClientNs)), TimeSpan.FromSeconds(10)), $"no {path}:\n{run.Output}");
         var server = new Mptcp.Server(bed.ServerNs, IPAddress.Any, 5201);
@@ -148,7 +148,7 @@ public class ClientApiKernelTests
     {
         using var bed = Testbed.Up("two-path");
         using var run = new SmappProcess("--netns", bed.ClientNs, "--policy", "passive", "--set", "smapp.decision-log=info");
-        run.WaitFor("start-up takeover");
+        run.WaitFor("smapp ready"); // the status and application sockets answer from then on
         Assert.True(Eventually.Holds(() => File.Exists(AppWire.DefaultPath(bed.ClientNs)), TimeSpan.FromSeconds(10)), run.Output);
         var example = Path.Combine(AppContext.BaseDirectory, "StreamingClient.dll");
         using var server = StartProcess("ip", "netns", "exec", bed.ServerNs, "dotnet", example, "serve", "5201");

@@ -130,7 +130,7 @@ public class RunGuardKernelTests
         using var bed = Testbed.Up("two-path");
         Assert.Equal("kernel", bed.Exec(bed.ServerNs, "cat", "/proc/sys/net/mptcp/path_manager").Trim());
         using var run = SmappProcess.Start("--netns", bed.ServerNs, "--switch-pm");
-        run.WaitFor("start-up takeover");
+        run.WaitFor("smapp ready");
         Assert.Equal("userspace", bed.Exec(bed.ServerNs, "cat", "/proc/sys/net/mptcp/path_manager").Trim());
 
         // SIGHUP is the operations issue's reload: the daemon stays, and so does the userspace mode it switched to.
@@ -154,7 +154,7 @@ public class RunGuardKernelTests
         {
             Shell.Run("ip", ["netns", "exec", name, "sysctl", "-q", "net.mptcp.path_manager=userspace"], TimeSpan.FromSeconds(10));
             using var run = SmappProcess.Start("--netns", name);
-            run.WaitFor("start-up takeover");
+            run.WaitFor("smapp ready"); // the deletion watch is in place from then on
 
             var del = Shell.Run("ip", ["netns", "del", name], TimeSpan.FromSeconds(10));
             Assert.True(del.Code == 0, del.Stderr);

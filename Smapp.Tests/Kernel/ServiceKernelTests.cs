@@ -81,7 +81,7 @@ public class ServiceKernelTests
             var file = Path.Combine(dir.FullName, "smapp.conf");
             File.WriteAllText(file, Base + ", policy = fullmesh }");
             using var run = new SmappProcess("--netns", bed.ClientNs, "--config", file);
-            run.WaitFor("start-up takeover");
+            run.WaitFor("smapp ready"); // status answers and SIGHUP reloads from then on
             using var server = new Mptcp.Server(bed.ServerNs, IPAddress.Any, 5201);
 
             using var first = Mptcp.Connect(bed.ClientNs, bed.ServerAddress, 5201, bed.ClientAddress1);

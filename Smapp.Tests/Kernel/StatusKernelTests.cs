@@ -15,7 +15,7 @@ public class StatusKernelTests
     {
         using var bed = Testbed.Up("two-path");
         using var run = new SmappProcess("--netns", bed.ClientNs, "--set", "smapp.rules=[{ side = server, policy = passive }, { name = bulk, remote-port = 5202, policy = ndiffports }]");
-        run.WaitFor("start-up takeover");
+        run.WaitFor("smapp ready"); // the status and application sockets answer from then on
         var path = StatusServer.DefaultPath(bed.ClientNs);
         Assert.True(Eventually.Holds(() => File.Exists(path), TimeSpan.FromSeconds(10)), $"no {path}:\n{run.Output}");
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("Linux only");
@@ -92,7 +92,7 @@ public class StatusKernelTests
         Assert.Contains("--token: 'zz'", badToken.Stderr);
 
         using var run = new SmappProcess("--netns", bed.ClientNs);
-        run.WaitFor("start-up takeover");
+        run.WaitFor("smapp ready"); // the status and application sockets answer from then on
         var path = StatusServer.DefaultPath(bed.ClientNs);
         Assert.True(Eventually.Holds(() => File.Exists(path), TimeSpan.FromSeconds(10)));
         using (var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
