@@ -130,6 +130,19 @@ public static class RunCommand
         var namespaceGone = false;
         IHostApplicationLifetime? lifetime = null;
 
+        // SIGTERM and SIGINT are caught from here, not only once the host's console lifetime listens: one that comes
+        // before stops the host as soon as it exists (the runtime's default would exit the process under Akka's feet).
+        var stopRequested = false;
+        void OnStopSignal(System.Runtime.InteropServices.PosixSignalContext ctx)
+        {
+            ctx.Cancel = true;
+            Volatile.Write(ref stopRequested, true);
+            lifetime?.StopApplication();
+        }
+
+        using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, OnStopSignal);
+        using var onInt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, OnStopSignal);
+
         // A top-level actor that stops while we are not stopping (the gateway could not open its sockets, say) leaves a
         // daemon that manages nothing: end it, with the reason, instead.
         void StopWhenGone(ActorSystem system, IActorRef actor, string what) =>
@@ -145,10 +158,8 @@ public static class RunCommand
             }, TaskScheduler.Default);
         try
         {
-            // Empty: no appsettings.json (and its file watchers), environment or command-line configuration sources, nor logging
-            // providers: Smapp reads HOCON and logs through Serilog. Each default cost threads and resident memory when idle.
             NoAppConfig.Install();
-            var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+            var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
             builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
             builder.Logging.ClearProviders();
             builder.Services.AddSerilog();
@@ -183,6 +194,10 @@ public static class RunCommand
             using var host = builder.Build();
             await host.StartAsync(ct);
             lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+            if (Volatile.Read(ref stopRequested))
+            {
+                lifetime.StopApplication();
+            }
             var stopApplication = lifetime.StopApplication;
             using var watch = RunGuards.WatchDeletion(ns, message =>
             {

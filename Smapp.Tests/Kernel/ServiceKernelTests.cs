@@ -66,7 +66,7 @@ public class ServiceKernelTests
 
         run.Signal("TERM");
         Assert.Equal("STOPPING=1", notify.Receive());
-        Assert.Equal(0, run.Terminate());
+        Assert.Equal(0, run.WaitForExit()); // the one SIGTERM above: a second could find it gone
     }
 
     private const string Base = "smapp { decision-log = info, rules = [ { side = server, policy = passive } ]";
