@@ -43,7 +43,7 @@ public class SchedulingKernelTests
     {
         using var bed = Testbed.Up("two-path");
         using var daemon = new SmappProcess("--netns", bed.ClientNs);
-        daemon.WaitFor("netlink gateway up", TimeSpan.FromSeconds(60));
+        daemon.WaitFor("smapp ready", TimeSpan.FromSeconds(60));
         Assert.Contains(daemon.Lines, l => l.Contains("netlink gateway up") && l.Contains("event loop SCHED_FIFO 10"));
         Assert.Equal(1, LoopPolicy(daemon.Pid)); // SCHED_FIFO
         SecondSubflowIsOpened(bed, 5231);
@@ -55,7 +55,7 @@ public class SchedulingKernelTests
     {
         using var bed = Testbed.Up("two-path");
         using var daemon = SmappProcess.Wrapped(["setpriv", "--inh-caps=-all", "--bounding-set=-sys_nice"], "--netns", bed.ClientNs);
-        daemon.WaitFor("netlink gateway up", TimeSpan.FromSeconds(60));
+        daemon.WaitFor("smapp ready", TimeSpan.FromSeconds(60));
         daemon.WaitFor(" WRN ", TimeSpan.FromSeconds(30)); // the log is asynchronous: it may come after the line above
         var warning = Assert.Single(daemon.Lines, l => l.Contains(" WRN "));
         Assert.Contains("SCHED_FIFO 10 refused: EPERM", warning);
@@ -69,7 +69,7 @@ public class SchedulingKernelTests
     {
         using var bed = Testbed.Up("two-path");
         using var daemon = new SmappProcess("--netns", bed.ClientNs, "--set", "smapp.gateway.realtime-priority=0");
-        daemon.WaitFor("netlink gateway up", TimeSpan.FromSeconds(60));
+        daemon.WaitFor("smapp ready", TimeSpan.FromSeconds(60)); // a SIGTERM before that can hang the exit: see the README
         Assert.Contains(daemon.Lines, l => l.Contains("netlink gateway up") && l.Contains("event loop SCHED_OTHER"));
         Assert.Equal(0, LoopPolicy(daemon.Pid));
         Assert.Equal(0, daemon.Terminate());
