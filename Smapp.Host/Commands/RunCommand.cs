@@ -226,6 +226,11 @@ public static class RunCommand
 
             return fatal is null ? 0 : 1;
         }
+        catch (OperationCanceledException) when (Volatile.Read(ref stopRequested) || lifetime is { ApplicationStopping.IsCancellationRequested: true })
+        {
+            Log.Information("smapp stopped during start-up");
+            return 0;
+        }
         catch (Service.StartRefusedException e)
         {
             Log.Fatal("smapp stopped: {Message}", e.Message);

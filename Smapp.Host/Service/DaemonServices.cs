@@ -91,7 +91,17 @@ internal sealed class DaemonServices : IAsyncDisposable
             }
 
             // Ready: subscribed to the gateway's events and the start-up takeover done (it may take a while with many connections).
-            await runtime.Supervisor.Ask<StatusProtocol.Ready>(StatusProtocol.AwaitReady.Instance, TimeSpan.FromMinutes(5), ct);
+            // A stop that comes meanwhile (SIGTERM during start-up) stops the supervisor, which then never answers: the wait
+            // ends with the host's stopping or the actor system's end too, instead of holding the exit for 5 minutes.
+            var ready = runtime.Supervisor.Ask<StatusProtocol.Ready>(StatusProtocol.AwaitReady.Instance, TimeSpan.FromMinutes(5), ct);
+            var stopping = host.Services.GetService<IHostApplicationLifetime>()?.ApplicationStopping ?? CancellationToken.None;
+            var ended = host.Services.GetRequiredService<ActorSystem>().WhenTerminated;
+            if (await Task.WhenAny(ready, ended, Task.Delay(Timeout.Infinite, stopping)) != ready)
+            {
+                throw new OperationCanceledException("stopped during start-up");
+            }
+
+            await ready;
         }
         catch (InvalidOperationException e)
         {

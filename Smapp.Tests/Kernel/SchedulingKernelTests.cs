@@ -69,7 +69,7 @@ public class SchedulingKernelTests
     {
         using var bed = Testbed.Up("two-path");
         using var daemon = new SmappProcess("--netns", bed.ClientNs, "--set", "smapp.gateway.realtime-priority=0");
-        daemon.WaitFor("smapp ready", TimeSpan.FromSeconds(60)); // a SIGTERM before that can hang the exit: see the README
+        daemon.WaitFor("smapp ready", TimeSpan.FromSeconds(60)); // its lines are all written by then
         Assert.Contains(daemon.Lines, l => l.Contains("netlink gateway up") && l.Contains("event loop SCHED_OTHER"));
         Assert.Equal(0, LoopPolicy(daemon.Pid));
         Assert.Equal(0, daemon.Terminate());
