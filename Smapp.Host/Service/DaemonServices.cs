@@ -103,24 +103,20 @@ internal sealed class DaemonServices : IAsyncDisposable
 
             await ready;
         }
-        catch (InvalidOperationException e)
+        catch (Exception e)
         {
+            // Nothing started here outlives a failed start; a held SIGHUP is dropped.
             hup.Dispose();
             started.TrySetResult(null!);
             metrics?.Dispose();
             app?.Dispose();
             status?.Dispose();
             notify.Dispose();
-            throw new StartRefusedException(e.Message);
-        }
-        catch
-        {
-            hup.Dispose();
-            started.TrySetResult(null!);
-            metrics?.Dispose();
-            app?.Dispose();
-            status?.Dispose();
-            notify.Dispose();
+            if (e is InvalidOperationException)
+            {
+                throw new StartRefusedException(e.Message);
+            }
+
             throw;
         }
 
