@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Smapp.Host.Testbeds;
 using Smapp.Host.Traffic;
 using Smapp.Netlink;
@@ -65,7 +66,9 @@ public static class ScaleBenchmark
             opener.Start();
             opener.Join();
 
+            var cpu = default(((double User, double System) Tick, (double User, double System) Floor));
             var tick = new List<double>(ticks);
+            var floor = new List<double>(ticks);
             var counts = new List<int>(ticks);
             var worker = new Thread(() =>
             {
@@ -77,6 +80,7 @@ public static class ScaleBenchmark
                     Thread.Sleep(200);
                 }
 
+                var r0 = ThreadUsage();
                 for (var i = 0; i < ticks; i++)
                 {
                     var t = Stopwatch.GetTimestamp();
@@ -96,20 +100,30 @@ public static class ScaleBenchmark
                     counts.Add(subflows.Count);
                     Thread.Sleep(100);
                 }
+
+                var r1 = ThreadUsage();
+
+                // The floor, in the same run: the same dumps with nothing decoded (the kernel's part, and the reads).
+                for (var i = 0; i < ticks; i++)
+                {
+                    var t = Stopwatch.GetTimestamp();
+                    diag.SubflowsUndecoded();
+                    floor.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+                    Thread.Sleep(100);
+                }
+
+                var r2 = ThreadUsage();
+                cpu = (((r1.User - r0.User) / ticks, (r1.System - r0.System) / ticks), ((r2.User - r1.User) / ticks, (r2.System - r1.System) / ticks));
             });
-            var me = Process.GetCurrentProcess();
-            var (user0, sys0) = (me.UserProcessorTime, me.PrivilegedProcessorTime);
             worker.Start();
             worker.Join();
-            me.Refresh();
-            var (user, sys) = (me.UserProcessorTime - user0, me.PrivilegedProcessorTime - sys0);
-            var cpu = user + sys;
             tick.Sort();
-            double P(double q) => tick[(int)Math.Min(tick.Count - 1, q * tick.Count)];
-            var perTickCpu = cpu.TotalMilliseconds / ticks;
+            floor.Sort();
+            static double P(List<double> x, double q) => x[(int)Math.Min(x.Count - 1, q * x.Count)];
             Console.WriteLine($"scale: {connections} connections, {counts.Min()}-{counts.Max()} subflows in each dump, {ticks} ticks");
-            Console.WriteLine($"  sampler tick (one sock_diag dump of every subflow, grouped by token): median {P(0.5):0.00} ms, p90 {P(0.9):0.00} ms, max {tick[^1]:0.00} ms");
-            Console.WriteLine($"  process CPU per tick {perTickCpu:0.00} ms ({user.TotalMilliseconds / ticks:0.00} user = decoding, {sys.TotalMilliseconds / ticks:0.00} system = the kernel walking its sockets) = {perTickCpu / 100 * 100:0.0} % of a core at 10 Hz");
+            Console.WriteLine($"  sampler tick (one sock_diag dump of every subflow, grouped by token): median {P(tick, 0.5):0.00} ms, p90 {P(tick, 0.9):0.00} ms, max {tick[^1]:0.00} ms");
+            Console.WriteLine($"  the same dumps undecoded (the kernel's floor, same run): median {P(floor, 0.5):0.00} ms, p90 {P(floor, 0.9):0.00} ms");
+            Console.WriteLine($"  the sampling thread's CPU per tick {cpu.Tick.User:0.00} ms user (decoding, grouping) + {cpu.Tick.System:0.00} ms system (the kernel) = {cpu.Tick.User + cpu.Tick.System:0.0} % of a core at 10 Hz; undecoded {cpu.Floor.User:0.00} + {cpu.Floor.System:0.00} ms");
             return 0;
         }
         finally
@@ -122,4 +136,19 @@ public static class ScaleBenchmark
             TestbedScript.RunOrThrow("down", prefix);
         }
     }
+
+    /// <summary>This thread's user and system CPU time so far, in ms (getrusage RUSAGE_THREAD).</summary>
+    private static unsafe (double User, double System) ThreadUsage()
+    {
+        var r = stackalloc long[18];
+        if (getrusage(1, r) != 0)
+        {
+            throw new InvalidOperationException($"getrusage: errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        return ((r[0] * 1e6 + r[1]) / 1000.0, (r[2] * 1e6 + r[3]) / 1000.0);
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern unsafe int getrusage(int who, long* usage);
 }

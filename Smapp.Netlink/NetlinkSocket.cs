@@ -26,6 +26,9 @@ public enum ReceiveStatus
     Truncated,
 }
 
+/// <summary>Takes one reply message where it lies in the receive buffer; the span is valid only during the call.</summary>
+public delegate void ReplyVisitor(in NetlinkMessage message);
+
 /// <summary>
 /// A netlink socket: bind, multicast membership, send to the kernel, receive whole datagrams (the buffer is
 /// sized by peeking with MSG_PEEK | MSG_TRUNC, so nothing is ever truncated; event sockets may read in one call, see
@@ -273,7 +276,14 @@ public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
     /// throws <see cref="NetlinkException"/> with the kernel's errno, as does an ACK that cannot be decoded; any other
     /// malformed message goes to <paramref name="onDecodeError"/>. Messages of other requests or senders are skipped.
     /// </summary>
-    public static bool ReadReply(ReadOnlySpan<byte> datagram, uint sequence, uint portId, List<byte[]> replies, Action<DecodeError>? onDecodeError = null)
+    public static bool ReadReply(ReadOnlySpan<byte> datagram, uint sequence, uint portId, List<byte[]> replies, Action<DecodeError>? onDecodeError = null) =>
+        VisitReply(datagram, sequence, portId, (in NetlinkMessage m) => replies.Add(m.Bytes.ToArray()), onDecodeError);
+
+    /// <summary>
+    /// As <see cref="ReadReply"/>, handing each reply message to <paramref name="visit"/> in place, inside the receive
+    /// buffer: nothing is copied (a dump of thousands of sockets allocates nothing per message here).
+    /// </summary>
+    public static bool VisitReply(ReadOnlySpan<byte> datagram, uint sequence, uint portId, ReplyVisitor visit, Action<DecodeError>? onDecodeError = null)
     {
         var reader = new NetlinkMessageReader(datagram);
         DecodeError? err;
@@ -303,8 +313,7 @@ public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
                 case NetlinkMessageType.Noop:
                     continue;
                 default:
-                    // Keep the whole message (header included) so callers can decode it like any other.
-                    replies.Add(datagram.Slice(msg.Offset, (int)msg.Header.Length).ToArray());
+                    visit(msg);
                     break;
             }
         }
@@ -325,8 +334,15 @@ public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
     /// </summary>
     public List<byte[]> Transact(NetlinkWriter request, uint sequence, Action<DecodeError>? onDecodeError = null)
     {
-        Send(request.Written);
         var replies = new List<byte[]>();
+        TransactEach(request, sequence, (in NetlinkMessage m) => replies.Add(m.Bytes.ToArray()), onDecodeError);
+        return replies;
+    }
+
+    /// <summary>As <see cref="Transact"/>, handing each reply to <paramref name="visit"/> in the receive buffer, uncopied.</summary>
+    public void TransactEach(NetlinkWriter request, uint sequence, ReplyVisitor visit, Action<DecodeError>? onDecodeError = null)
+    {
+        Send(request.Written);
         while (true)
         {
             var status = Receive(block: true);
@@ -345,9 +361,9 @@ public sealed unsafe class NetlinkSocket : INetlinkConnection, IDisposable
                 throw new NetlinkException(Errno.EMSGSIZE, "reply larger than the receive buffer");
             }
 
-            if (ReadReply(Received, sequence, PortId, replies, onDecodeError))
+            if (VisitReply(Received, sequence, PortId, visit, onDecodeError))
             {
-                return replies;
+                return;
             }
         }
     }

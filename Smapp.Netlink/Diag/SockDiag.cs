@@ -82,7 +82,11 @@ public static class SockDiag
     }
 
     /// <summary>Reads <c>struct inet_diag_msg</c>'s family, state and socket id.</summary>
-    public static bool TryReadMessage(ReadOnlySpan<byte> p, int offset, out byte family, out byte state, out SocketId id, out DecodeError? error)
+    public static bool TryReadMessage(ReadOnlySpan<byte> p, int offset, out byte family, out byte state, out SocketId id, out DecodeError? error) =>
+        TryReadMessage(p, offset, null, out family, out state, out id, out error);
+
+    /// <summary>As above, taking the addresses from <paramref name="addresses"/> when it has them already.</summary>
+    public static bool TryReadMessage(ReadOnlySpan<byte> p, int offset, AddressCache? addresses, out byte family, out byte state, out SocketId id, out DecodeError? error)
     {
         family = state = 0;
         id = default;
@@ -97,9 +101,9 @@ public static class SockDiag
         var sid = p.Slice(4, SockIdSize);
         var addrLen = family == 2 ? 4 : 16;
         id = new SocketId(
-            new IPAddress(sid.Slice(4, addrLen)),
+            addresses is null ? new IPAddress(sid.Slice(4, addrLen)) : addresses.Get(sid.Slice(4, addrLen)),
             BinaryPrimitives.ReadUInt16BigEndian(sid),
-            new IPAddress(sid.Slice(20, addrLen)),
+            addresses is null ? new IPAddress(sid.Slice(20, addrLen)) : addresses.Get(sid.Slice(20, addrLen)),
             BinaryPrimitives.ReadUInt16BigEndian(sid[2..]),
             BinaryPrimitives.ReadUInt32LittleEndian(sid[36..]),
             BinaryPrimitives.ReadUInt64LittleEndian(sid[40..]));
@@ -144,10 +148,14 @@ public static class SockDiag
     }
 
     /// <summary>Decodes one TCP dump reply; returns false with no error when the socket is not an MPTCP subflow.</summary>
-    public static bool TryDecodeSubflow(in NetlinkMessage m, out SubflowDiag? subflow, out DecodeError? error)
+    public static bool TryDecodeSubflow(in NetlinkMessage m, out SubflowDiag? subflow, out DecodeError? error) =>
+        TryDecodeSubflow(m, null, out subflow, out error);
+
+    /// <summary>As above, sharing the address objects of <paramref name="addresses"/> (a dump's sockets have few addresses between them).</summary>
+    public static bool TryDecodeSubflow(in NetlinkMessage m, AddressCache? addresses, out SubflowDiag? subflow, out DecodeError? error)
     {
         subflow = null;
-        if (!TryReadMessage(m.Payload, m.Offset, out _, out var state, out var id, out error))
+        if (!TryReadMessage(m.Payload, m.Offset, addresses, out _, out var state, out var id, out error))
         {
             return false;
         }
@@ -170,7 +178,7 @@ public static class SockDiag
                 {
                     if (u.Type == UlpInfoName)
                     {
-                        isMptcp = u.AsString() == "mptcp";
+                        isMptcp = u.Value.TrimEnd((byte)0).SequenceEqual("mptcp"u8);
                     }
                     else if (u.Type == UlpInfoMptcp)
                     {
@@ -210,10 +218,13 @@ public static class SockDiag
         return true;
     }
 
-    public static bool TryDecodeConnection(in NetlinkMessage m, out ConnectionDiag? connection, out DecodeError? error)
+    public static bool TryDecodeConnection(in NetlinkMessage m, out ConnectionDiag? connection, out DecodeError? error) =>
+        TryDecodeConnection(m, null, out connection, out error);
+
+    public static bool TryDecodeConnection(in NetlinkMessage m, AddressCache? addresses, out ConnectionDiag? connection, out DecodeError? error)
     {
         connection = null;
-        if (!TryReadMessage(m.Payload, m.Offset, out _, out var state, out var id, out error))
+        if (!TryReadMessage(m.Payload, m.Offset, addresses, out _, out var state, out var id, out error))
         {
             return false;
         }
@@ -247,7 +258,14 @@ public sealed class SockDiagClient : IDisposable
     private readonly NetlinkSocket _socket;
     private readonly NetlinkWriter _writer = new(128);
 
-    private SockDiagClient(NetlinkSocket socket) => _socket = socket;
+    private readonly AddressCache _addresses = new();
+
+    private SockDiagClient(NetlinkSocket socket)
+    {
+        _socket = socket;
+        // A dump datagram is at most 32 KiB (the kernel caps its dump skbs there): one read each, no peek first.
+        _socket.PeekSize = false;
+    }
 
     /// <summary>Messages that could not be decoded, over this client's life.</summary>
     public long DecodeErrors { get; private set; }
@@ -257,45 +275,71 @@ public sealed class SockDiagClient : IDisposable
     /// <summary>The socket (its port id, and the datagrams from non-kernel senders it dropped while waiting for replies).</summary>
     public NetlinkSocket Socket => _socket;
 
+    /// <summary>
+    /// Every MPTCP subflow of the namespace. Each reply is decoded where it lies in the receive buffer, and the
+    /// subflows share their address objects: per subflow only its record and its tcp_info are allocated.
+    /// </summary>
     public List<SubflowDiag> Subflows()
     {
         var list = new List<SubflowDiag>();
-        foreach (var family in new[] { (byte)AddressFamilies.Inet, (byte)AddressFamilies.Inet6 })
+        void Visit(in NetlinkMessage m)
         {
-            Dump(family, SockDiag.IpProtoTcp, SockDiag.LiveStates, datagram =>
+            if (SockDiag.TryDecodeSubflow(m, _addresses, out var sf, out var err))
             {
-                DecodeErrors += SockDiag.DecodeSubflows([datagram], list);
-            });
+                list.Add(sf!);
+            }
+            else if (err is not null)
+            {
+                DecodeErrors++;
+            }
         }
 
+        Dump((byte)AddressFamilies.Inet, SockDiag.IpProtoTcp, SockDiag.LiveStates, Visit);
+        Dump((byte)AddressFamilies.Inet6, SockDiag.IpProtoTcp, SockDiag.LiveStates, Visit);
         return list;
+    }
+
+    /// <summary>
+    /// The two dumps of <see cref="Subflows"/>, each reply read and dropped undecoded: what a tick costs without our
+    /// decoding (the kernel walking its sockets, filling and copying the replies). Returns the messages read.
+    /// </summary>
+    public int SubflowsUndecoded()
+    {
+        var n = 0;
+        void Count(in NetlinkMessage m) => n++;
+        Dump((byte)AddressFamilies.Inet, SockDiag.IpProtoTcp, SockDiag.LiveStates, Count);
+        Dump((byte)AddressFamilies.Inet6, SockDiag.IpProtoTcp, SockDiag.LiveStates, Count);
+        return n;
     }
 
     public List<ConnectionDiag> Connections(uint states = SockDiag.LiveStates)
     {
         var list = new List<ConnectionDiag>();
-        foreach (var family in new[] { (byte)AddressFamilies.Inet, (byte)AddressFamilies.Inet6 })
+        void Visit(in NetlinkMessage m)
         {
-            Dump(family, SockDiag.IpProtoMptcp, states, datagram =>
+            if (SockDiag.TryDecodeConnection(m, _addresses, out var c, out var err))
             {
-                DecodeErrors += SockDiag.DecodeConnections([datagram], list);
-            });
+                list.Add(c!);
+            }
+            else if (err is not null)
+            {
+                DecodeErrors++;
+            }
         }
 
+        Dump((byte)AddressFamilies.Inet, SockDiag.IpProtoMptcp, states, Visit);
+        Dump((byte)AddressFamilies.Inet6, SockDiag.IpProtoMptcp, states, Visit);
         return list;
     }
 
-    private void Dump(byte family, int protocol, uint states, Action<byte[]> onMessage)
+    private void Dump(byte family, int protocol, uint states, ReplyVisitor visit)
     {
         _writer.Reset();
         var seq = _socket.NextSequence();
         SockDiag.WriteDumpRequest(_writer, seq, family, protocol, states, withInfo: true);
         try
         {
-            foreach (var m in _socket.Transact(_writer, seq))
-            {
-                onMessage(m);
-            }
+            _socket.TransactEach(_writer, seq, visit, _ => DecodeErrors++);
         }
         catch (NetlinkException e) when (e.Errno == Errno.ENOENT && family == AddressFamilies.Inet6)
         {
@@ -304,4 +348,43 @@ public sealed class SockDiagClient : IDisposable
     }
 
     public void Dispose() => _socket.Dispose();
+}
+
+/// <summary>
+/// The addresses a sock_diag decoder has seen, so that a dump of thousands of sockets between a handful of
+/// addresses makes a handful of <see cref="IPAddress"/> objects, not two per socket. Bounded: past
+/// <see cref="Capacity"/> distinct addresses the oldest slot is reused. Not thread-safe (one per client).
+/// </summary>
+public sealed class AddressCache
+{
+    public const int Capacity = 64;
+
+    private readonly UInt128[] _keys = new UInt128[Capacity];
+    private readonly int[] _lengths = new int[Capacity];
+    private readonly IPAddress?[] _values = new IPAddress?[Capacity];
+    private int _count;
+    private int _next;
+
+    public IPAddress Get(ReadOnlySpan<byte> bytes)
+    {
+        Span<byte> k = stackalloc byte[16];
+        k.Clear();
+        bytes[..Math.Min(16, bytes.Length)].CopyTo(k);
+        var key = BinaryPrimitives.ReadUInt128LittleEndian(k);
+        for (var i = 0; i < _count; i++)
+        {
+            // The length too: 0.0.0.0 and :: have the same bytes.
+            if (_keys[i] == key && _lengths[i] == bytes.Length)
+            {
+                return _values[i]!;
+            }
+        }
+
+        var a = new IPAddress(bytes);
+        var slot = _count < Capacity ? _count++ : _next++ % Capacity;
+        _keys[slot] = key;
+        _lengths[slot] = bytes.Length;
+        _values[slot] = a;
+        return a;
+    }
 }

@@ -4,10 +4,16 @@ namespace Smapp.Netlink.Wire;
 public readonly ref struct NetlinkMessage
 {
     public NetlinkMessage(NetlinkHeader header, ReadOnlySpan<byte> payload, int offset)
+        : this(header, payload, offset, default)
+    {
+    }
+
+    public NetlinkMessage(NetlinkHeader header, ReadOnlySpan<byte> payload, int offset, ReadOnlySpan<byte> bytes)
     {
         Header = header;
         Payload = payload;
         Offset = offset;
+        Bytes = bytes;
     }
 
     public NetlinkHeader Header { get; }
@@ -17,6 +23,9 @@ public readonly ref struct NetlinkMessage
 
     /// <summary>Where the message starts in its datagram.</summary>
     public int Offset { get; }
+
+    /// <summary>The whole message, header included (empty when the message was built without its datagram).</summary>
+    public ReadOnlySpan<byte> Bytes { get; }
 }
 
 /// <summary>
@@ -70,7 +79,7 @@ public ref struct NetlinkMessageReader
         }
 
         var length = (int)header.Length;
-        message = new NetlinkMessage(header, _buffer.Slice(_offset + NetlinkHeader.Size, length - NetlinkHeader.Size), _offset);
+        message = new NetlinkMessage(header, _buffer.Slice(_offset + NetlinkHeader.Size, length - NetlinkHeader.Size), _offset, _buffer.Slice(_offset, length));
         _offset = Math.Min(_buffer.Length, _offset + Align.Nlmsg(length));
         return true;
     }
