@@ -19,6 +19,7 @@ public static class ScaleBenchmark
     public static int Run(int connections, int ticks)
     {
         var prefix = $"scale{Environment.ProcessId % 10000}";
+        Console.Error.WriteLine($"scale: namespaces {prefix}-*");
         TestbedScript.RunOrThrow("up", "two-path", prefix, "--client-pm", "kernel");
         var sockets = new List<Socket>(connections);
         try

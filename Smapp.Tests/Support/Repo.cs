@@ -22,4 +22,15 @@ public static class Repo
 
     /// <summary>The smapp executable built next to the tests.</summary>
     public static string SmappDll => Path.Combine(AppContext.BaseDirectory, "smapp.dll");
+
+    /// <summary>The benchmark program as the solution built it, in the tests' configuration (Debug or Release).</summary>
+    public static string BenchmarksDll
+    {
+        get
+        {
+            var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
+            var dll = Path.Combine(Root, "Smapp.Benchmarks", "bin", configuration, "net10.0", "Smapp.Benchmarks.dll");
+            return File.Exists(dll) ? dll : throw new FileNotFoundException($"the benchmarks are not built (dotnet build Smapp.sln): no {dll}");
+        }
+    }
 }
